@@ -1,0 +1,7 @@
+"""``python -m kafkasim``."""
+
+import sys
+
+from kafkasim.cli import main
+
+sys.exit(main())

@@ -1,0 +1,218 @@
+"""Delivery outcomes from a trace: sent, acknowledged, failed, lost, duplicated, consumed.
+
+A record is one ``produce()`` call, identified by (producer, topic, partition, rec).
+*Acknowledged-then-lost* (Jepsen's lost write): acknowledged, yet absent from the final
+log of the partition's leader. *Duplicate*: one record at two or more offsets of the final
+log (a retry after a lost response, without idempotence). Acknowledged records still above
+the high watermark at the end are *unconfirmed*; those in a partition that is offline at the
+end are *unavailable*: neither is called lost.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafkasim.check import intervals as iv
+from kafkasim.sim.trace import Trace
+
+Stream = tuple[str, str, int]  # (producer, topic, partition)
+
+
+@dataclass
+class PartitionFinal:
+    topic: str
+    partition: int
+    leader: int
+    leader_epoch: int
+    hw: int
+    leo: int
+    log_start: int
+    offline: bool
+    isr: list[int]
+    replicas: list[dict[str, int]]
+    batches: list[list[Any]]  # [offset, count, producer, rec]
+
+
+@dataclass
+class DeliveryReport:
+    stats: dict[str, Any] = field(default_factory=dict)
+    cluster: dict[str, Any] = field(default_factory=dict)
+    anomalies: list[dict[str, Any]] = field(default_factory=list)
+    valid: bool | str = True
+
+
+def _stream(ev: Any) -> Stream:
+    d = ev.data
+    return (d["producer"], d["topic"], d["partition"])
+
+
+def analyse(trace: Trace) -> DeliveryReport:
+    sent_hi: dict[Stream, int] = defaultdict(int)
+    acked: dict[Stream, list] = defaultdict(list)
+    ack_offsets: dict[Stream, list[tuple[int, int, int, int]]] = defaultdict(list)  # (rec, count, offset, seq)
+    failed: dict[Stream, list] = defaultdict(list)
+    failed_by: Counter[str] = Counter()
+    errors: Counter[str] = Counter()
+    consumed: dict[Stream, list] = defaultdict(list)
+    consumed_total = 0
+    finals: dict[tuple[str, int], PartitionFinal] = {}
+    elections: list[Any] = []
+    isr_changes = 0
+    truncations: dict[tuple[str, int], list[int]] = defaultdict(list)
+    for ev in trace:
+        k = ev.kind
+        if k == "produce.send" or k == "produce.unsent":
+            s = _stream(ev)
+            hi = ev.data["rec"] + ev.data["count"]
+            if hi > sent_hi[s]:
+                sent_hi[s] = hi
+        elif k == "produce.ack":
+            s = _stream(ev)
+            rec, n = ev.data["rec"], ev.data["count"]
+            acked[s].append((rec, rec + n))
+            ack_offsets[s].append((rec, n, ev.data["offset"], ev.seq))
+            sent_hi[s] = max(sent_hi[s], rec + n)
+        elif k == "produce.fail":
+            s = _stream(ev)
+            rec, n = ev.data["rec"], ev.data["count"]
+            failed[s].append((rec, rec + n))
+            failed_by[ev.data["error"]] += n
+            sent_hi[s] = max(sent_hi[s], rec + n)
+        elif k == "produce.error":
+            errors[ev.data["error"]] += ev.data["count"]
+        elif k == "consume":
+            if ev.data.get("producer"):
+                s = _stream(ev)
+                rec = ev.data["rec"]
+                consumed[s].append((rec, rec + ev.data["count"]))
+            consumed_total += ev.data["count"]
+        elif k == "log.final":
+            d = ev.data
+            finals[(d["topic"], d["partition"])] = PartitionFinal(
+                d["topic"], d["partition"], d["leader"], d["leader_epoch"], d["hw"], d["leo"], d["log_start"],
+                d["offline"], d["isr"], d["replicas"], d["batches"])
+        elif k == "leader.elected":
+            elections.append(ev)
+        elif k == "isr.change":
+            isr_changes += 1
+        elif k == "log.truncate":
+            truncations[(ev.data["topic"], ev.data["partition"])].append(ev.seq)
+
+    present: dict[Stream, list] = defaultdict(list)
+    committed: dict[Stream, list] = defaultdict(list)
+    offline_streams: set[tuple[str, int]] = set()
+    for key, f in finals.items():
+        if f.offline:
+            offline_streams.add(key)
+        for off, n, prod, rec in f.batches:
+            if not prod:
+                continue
+            s = (prod, f.topic, f.partition)
+            present[s].append((rec, rec + n))
+            if off + n <= f.hw:
+                committed[s].append((rec, rec + n))
+
+    report = DeliveryReport()
+    totals = Counter()
+    streams = sorted(set(sent_hi) | set(present) | set(consumed))
+    for s in streams:
+        a = iv.merge(acked.get(s, ()))
+        fl = iv.subtract(iv.merge(failed.get(s, ())), a)
+        pres_raw = present.get(s, [])
+        pres = iv.merge(pres_raw)
+        cons = iv.merge(consumed.get(s, ()))
+        totals["sent"] += sent_hi.get(s, 0)
+        totals["acknowledged"] += iv.total(a)
+        totals["failed"] += iv.total(fl)
+        dup = iv.total(pres_raw) - iv.total(pres)
+        totals["duplicates"] += dup
+        totals["consumed_unique"] += iv.total(cons)
+        totals["failed_present"] += iv.total(iv.intersect(fl, pres))
+        if (s[1], s[2]) in offline_streams:
+            totals["unavailable"] += iv.total(iv.subtract(a, pres))
+            continue
+        if (s[1], s[2]) not in finals:
+            continue
+        lost = iv.subtract(a, pres)
+        unconfirmed = iv.subtract(iv.intersect(a, pres), iv.merge(committed.get(s, ())))
+        totals["unconfirmed"] += iv.total(unconfirmed)
+        if lost:
+            n = iv.total(lost)
+            totals["lost_acknowledged"] += n
+            totals["lost_consumed"] += iv.total(iv.intersect(lost, cons))
+            f = finals[(s[1], s[2])]
+            reused = 0
+            evidence = []
+            for rec, cnt, off, seq in ack_offsets.get(s, ()):
+                hit = iv.intersect([(rec, rec + cnt)], lost)
+                if hit:
+                    evidence.append(seq)
+                    if off >= 0:
+                        first_lost = hit[0][0]
+                        if off + (first_lost - rec) < f.leo:
+                            reused += iv.total(hit)
+            totals["offsets_reused"] += reused
+            report.anomalies.append({
+                "kind": "lost-write", "producer": s[0], "topic": s[1], "partition": s[2],
+                "records": iv.closed(lost), "count": n,
+                "explanation": (f"{n} record(s) of {s[0]} were acknowledged on {s[1]}-{s[2]} but are not in "
+                                "the final log of its leader: the replicas that had them were truncated or "
+                                "lost the election"),
+                "events": evidence[:5] + truncations.get((s[1], s[2]), [])[:5],
+            })
+        if dup:
+            report.anomalies.append({
+                "kind": "duplicate", "producer": s[0], "topic": s[1], "partition": s[2], "count": dup,
+                "explanation": (f"{dup} record(s) of {s[0]} appear at more than one offset of {s[1]}-{s[2]}: "
+                                "a retry re-sent a batch the broker had already appended"),
+                "offsets": _dup_offsets(finals[(s[1], s[2])], s[0])[:10],
+            })
+    sent = totals["sent"]
+    in_flight = max(0, sent - totals["acknowledged"] - totals["failed"])
+    report.stats = {
+        "sent": sent,
+        "acknowledged": totals["acknowledged"],
+        "failed": totals["failed"],
+        "lost_acknowledged": totals["lost_acknowledged"],
+        "duplicates": totals["duplicates"],
+        "consumed": consumed_total,
+        "consumed_unique": totals["consumed_unique"],
+        "lost_consumed": totals["lost_consumed"],
+        "offsets_reused": totals["offsets_reused"],
+        "unconfirmed": totals["unconfirmed"],
+        "unavailable": totals["unavailable"],
+        "in_flight": in_flight,
+        "failed_present": totals["failed_present"],
+        "failed_by_error": dict(sorted(failed_by.items())),
+        "errors": dict(sorted(errors.items())),
+    }
+    changes = [e for e in elections if e.data["election"] != "initial"]
+    report.cluster = {
+        "leader_changes": len(changes),
+        "unclean_elections": sum(1 for e in changes if e.data["election"] == "unclean"),
+        "isr_changes": isr_changes,
+        "offline_partitions": len(offline_streams),
+        "partitions": [
+            {"topic": f.topic, "partition": f.partition, "leader": f.leader, "leader_epoch": f.leader_epoch,
+             "isr": f.isr, "log_start": f.log_start, "hw": f.hw, "leo": f.leo, "offline": f.offline,
+             "replicas": f.replicas,
+             "leader_changes": sum(1 for e in changes if (e.data["topic"], e.data["partition"]) == k)}
+            for k, f in sorted(finals.items())
+        ],
+    }
+    if report.anomalies:
+        report.valid = False
+    elif in_flight or totals["unavailable"] or totals["unconfirmed"]:
+        report.valid = "unknown"
+    return report
+
+
+def _dup_offsets(f: PartitionFinal, producer: str) -> list[dict[str, Any]]:
+    where: dict[int, list[int]] = defaultdict(list)
+    for off, n, prod, rec in f.batches:
+        if prod == producer:
+            for i in range(n):
+                where[rec + i].append(off + i)
+    return [{"rec": r, "offsets": offs} for r, offs in sorted(where.items()) if len(offs) > 1]

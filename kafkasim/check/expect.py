@@ -1,0 +1,72 @@
+"""Scenario expectations: ``stat OP value`` predicates over a run's result.
+
+A scenario's ``expect:`` block states what Kafka guarantees (or does not) for its setup,
+e.g. ``lost_acknowledged: ">0"``, ``duplicates: 0``, ``consumed_unique: "== acknowledged"``.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Any
+
+from kafkasim.scenario.model import Expectation
+
+#: Result names an expectation can use; dotted forms look inside (``errors.NOT_ENOUGH_REPLICAS``).
+KNOWN_STATS: dict[str, str] = {
+    "sent": "records passed to produce()",
+    "acknowledged": "records the producer saw succeed (acks=0: sent)",
+    "failed": "records whose final delivery report was an error",
+    "lost_acknowledged": "acknowledged records absent from the final log",
+    "duplicates": "extra copies of records in the final log",
+    "consumed": "records returned to consumers (with repeats)",
+    "consumed_unique": "distinct records returned to consumers",
+    "lost_consumed": "lost records that a consumer had read",
+    "offsets_reused": "lost records whose offsets now hold other records",
+    "unconfirmed": "acknowledged records still above the high watermark at the end",
+    "unavailable": "acknowledged records in partitions offline at the end",
+    "in_flight": "records neither acknowledged nor failed at the end",
+    "failed_present": "records reported failed that are in the final log anyway (a timeout is not 'not written')",
+    "failed_by_error": "failed records by final error (e.g. failed_by_error._MSG_TIMED_OUT)",
+    "errors": "records by attempt error, retried or not (e.g. errors.NOT_ENOUGH_REPLICAS)",
+    "leader_changes": "leader elections after the initial ones",
+    "unclean_elections": "elections of a replica outside the ISR",
+    "isr_changes": "ISR shrinks and expansions",
+    "offline_partitions": "partitions without a leader at the end",
+    "anomalies": "number of anomalies found",
+}
+
+_OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
+        ">=": operator.ge}
+
+
+def lookup(result: dict[str, Any], name: str) -> Any:
+    """The value of a result name (see :data:`KNOWN_STATS`)."""
+    flat = {**result["stats"]["delivery"], **{k: v for k, v in result["stats"]["cluster"].items()
+                                             if k != "partitions"}}
+    flat["anomalies"] = len(result["anomalies"])
+    base, _, sub = name.partition(".")
+    value = flat.get(base, 0)
+    if sub:
+        return value.get(sub, 0) if isinstance(value, dict) else 0
+    return value
+
+
+def value_of(result: dict[str, Any], expr: str) -> Any:
+    """A sum/difference of result names and numbers: ``acknowledged - lost_acknowledged``."""
+    import re
+
+    total: float = 0
+    for sign, term in re.findall(r"([-+]?)\s*([A-Za-z_][\w.]*|\d+(?:\.\d+)?)", expr):
+        v = float(term) if term[0].isdigit() else lookup(result, term)
+        total += -v if sign == "-" else v
+    return int(total) if float(total).is_integer() else total
+
+
+def evaluate(expectations: tuple[Expectation, ...], result: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for e in expectations:
+        actual = lookup(result, e.stat)
+        target = value_of(result, e.value) if isinstance(e.value, str) else e.value
+        ok = bool(_OPS[e.op](actual, target))
+        out.append({"name": e.stat, "expected": e.text, "actual": actual, "target": target, "ok": ok})
+    return out

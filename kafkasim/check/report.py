@@ -1,0 +1,100 @@
+"""The result of a run, built from its trace: the JSON document and the human report.
+
+Kept names (other tools depend on them): ``schema_version``, ``kafkasim_version``,
+``scenario``, ``seed``, ``valid``, ``stats.delivery.{sent, acknowledged, failed,
+lost_acknowledged, duplicates, consumed}``, ``anomalies`` (objects with a ``kind``),
+``expectations`` (a list).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kafkasim._version import __version__
+from kafkasim.check.delivery import analyse
+from kafkasim.check.expect import evaluate
+from kafkasim.sim.trace import SCHEMA_VERSION, Trace
+
+RESULT_SCHEMA_VERSION = 1
+
+
+def build_result(trace: Trace, expectations: tuple = (), scenario: Any = None) -> dict[str, Any]:
+    rep = analyse(trace)
+    end = trace.events[-1].t if trace.events else 0
+    result: dict[str, Any] = {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "trace_schema_version": SCHEMA_VERSION,
+        "kafkasim_version": __version__,
+        "scenario": trace.scenario,
+        "file": getattr(scenario, "file", None),
+        "description": getattr(scenario, "description", ""),
+        "seed": trace.seed,
+        "duration_ms": end,
+        "valid": rep.valid,
+        "stats": {"delivery": rep.stats, "cluster": rep.cluster},
+        "anomalies": rep.anomalies,
+        "expectations": [],
+    }
+    result["expectations"] = evaluate(expectations, result)
+    return result
+
+
+def passed(result: dict[str, Any]) -> bool:
+    """Exit status 0 or 1: every expectation held; with none stated, no anomaly was found."""
+    if result["expectations"]:
+        return all(e["ok"] for e in result["expectations"])
+    return result["valid"] is not False
+
+
+def render(result: dict[str, Any]) -> str:
+    """A compact, readable report for people."""
+    d = result["stats"]["delivery"]
+    c = result["stats"]["cluster"]
+    lines = [f"scenario {result['scenario']}  (seed {result['seed']}, {result['duration_ms'] / 1000:g} s simulated)"]
+    if result.get("description"):
+        first = result["description"].strip().splitlines()[0]
+        lines.append(f"  {first}")
+    lines.append("")
+    lines.append("delivery")
+    rows = [
+        ("sent", d["sent"], "records passed to produce()"),
+        ("acknowledged", d["acknowledged"], "the producer saw them succeed"),
+        ("failed", d["failed"], ", ".join(f"{k} {v}" for k, v in d["failed_by_error"].items())),
+        ("lost_acknowledged", d["lost_acknowledged"], "acknowledged, then gone from the log"),
+        ("duplicates", d["duplicates"], "extra copies in the log"),
+        ("consumed", d["consumed"], f"{d['consumed_unique']} distinct"),
+    ]
+    for extra in ("unconfirmed", "unavailable", "in_flight", "failed_present", "offsets_reused", "lost_consumed"):
+        if d[extra]:
+            rows.append((extra, d[extra], ""))
+    for name, value, note in rows:
+        lines.append(f"  {name:<18} {value:>9}  {note}".rstrip())
+    if d["errors"]:
+        lines.append("  attempt errors     " + ", ".join(f"{k} x{v}" for k, v in d["errors"].items()))
+    lines.append("")
+    lines.append(f"cluster  leader changes {c['leader_changes']}, unclean elections {c['unclean_elections']}, "
+                 f"ISR changes {c['isr_changes']}, offline partitions {c['offline_partitions']}")
+    parts = c["partitions"]
+    for p in parts[:12]:
+        leader = "OFFLINE" if p["offline"] else f"broker-{p['leader']}"
+        lines.append(f"  {p['topic']}-{p['partition']:<3} leader {leader:<9} epoch {p['leader_epoch']:<3} "
+                     f"isr {p['isr']}  hw {p['hw']}  leo {p['leo']}")
+    if len(parts) > 12:
+        lines.append(f"  ... {len(parts) - 12} more partitions (see --json)")
+    if result["anomalies"]:
+        lines.append("")
+        lines.append("anomalies")
+        for a in result["anomalies"][:20]:
+            lines.append(f"  {a['kind']:<11} {a['topic']}-{a['partition']}  {a['explanation']}")
+    if result["expectations"]:
+        lines.append("")
+        lines.append("expectations")
+        for e in result["expectations"]:
+            mark = "ok  " if e["ok"] else "FAIL"
+            lines.append(f"  {mark} {e['name']} {e['expected']}  (actual {e['actual']})")
+    lines.append("")
+    verdict = {True: "valid", False: "anomalies found", "unknown": "unknown (records in flight or unavailable)"}
+    lines.append(f"verdict: {verdict[result['valid']]}; "
+                 + ("every expectation held" if result["expectations"] and passed(result)
+                    else "an expectation FAILED" if result["expectations"] else "no expectations stated"))
+    return "\n".join(lines)

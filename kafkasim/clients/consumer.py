@@ -1,0 +1,443 @@
+"""The consumer, shaped like confluent-kafka's ``Consumer`` (standalone assignment for now).
+
+``Consumer(conf, cluster)``; ``assign``, ``poll``, ``consume``, ``seek``, ``position``,
+``get_watermark_offsets``, ``close``. Calls that wait in simulated time return an event to
+``yield``: ``msg = yield consumer.poll(1.0)``.
+
+Kafka: ``KafkaConsumer`` / ``Fetcher`` / ``SubscriptionState``. A consumer fetches from
+each partition's leader, from its position, and receives only records below the high
+watermark; a position with no offset is reset per ``auto.offset.reset``; after a leader
+change it validates its position against the new leader's epochs (KIP-320) and resets to
+the divergence point when the log it read was truncated.
+Simplified: one fetch in flight per broker; records are returned at most one partition
+chunk at a time per internal step; consumer groups come with the group coordinator.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kafkasim.clients.metadata import ClientMetadata
+from kafkasim.cluster.protocol import FetchPartition, FetchPartitionData, FetchRequest
+from kafkasim.errors import KafkaError, KafkaException
+from kafkasim.records import OFFSET_BEGINNING, OFFSET_END, Message, TopicPartition
+
+if TYPE_CHECKING:
+    import simpy
+
+    from kafkasim.cluster.cluster import Cluster
+    from kafkasim.cluster.log import RecordBatch
+
+E = KafkaError
+
+
+@dataclass(slots=True)
+class Chunk:
+    """Consecutive records of one batch handed to the application: offsets [offset, offset+count)."""
+
+    tp: TopicPartition
+    batch: RecordBatch
+    offset: int
+    count: int
+
+    def messages(self) -> list[Message]:
+        b = self.batch
+        i0 = self.offset - b.base_offset
+        out = []
+        for i in range(i0, i0 + self.count):
+            out.append(Message(
+                self.tp.topic, self.tp.partition, b.base_offset + i,
+                b.keys[i] if b.keys is not None else None,
+                b.values[i] if b.values is not None else None,
+                b.timestamp, b.headers[i] if b.headers is not None else None, None, b.leader_epoch,
+                rid=f"{b.origin}:{self.tp}:{b.rec + i}",
+            ))
+        return out
+
+
+@dataclass
+class PartitionFetchState:
+    position: int | None = None  # next offset to return to the application
+    fetch_offset: int | None = None  # next offset to fetch (ahead of position by what is buffered)
+    last_epoch: int = -1  # leader epoch of the last record returned (for truncation detection)
+    leader_epoch_seen: int = -1
+    validating: bool = False
+    resetting: bool = False
+    hw: int = -1
+    log_start: int = -1
+    paused: bool = False
+
+
+class Consumer:
+    """A Kafka consumer client on the simulated network."""
+
+    def __init__(self, conf: dict[str, Any], cluster: Cluster, name: str | None = None) -> None:
+        from kafkasim.config import resolve
+
+        conf = resolve("consumer", {k: v for k, v in (conf or {}).items() if k != "bootstrap.servers"},
+                       "consumer")
+        self.conf = conf
+        self.cluster = cluster
+        self.world = cluster.world
+        self.name = name or conf.get("client.id") or "consumer"
+        self.group_id: str | None = conf.get("group.id")
+        self.world.net.add_node(self.name, "consumer")
+        self.metadata = ClientMetadata(cluster, self.name, conf.get("retry.backoff.ms", 100),
+                                       conf["request.timeout.ms"], self._kick)
+        self.state: dict[TopicPartition, PartitionFetchState] = {}
+        self.buffer: deque[Chunk] = deque()
+        self._inflight: set[int] = set()
+        self._waiters: list[simpy.Event] = []
+        self._inc = 0
+        self.closed = False
+        self._pending: dict[int, Any] = {}  # broker id -> callback failing its fetch in flight
+        self.world.net.on_disconnect(self.name, self._on_disconnect)
+        self.metadata.bootstrap()
+
+    def _on_disconnect(self, peer: str) -> None:
+        for leader, fail in list(self._pending.items()):
+            if self.cluster.brokers[leader].name == peer:
+                fail(None)
+
+    def __repr__(self) -> str:
+        return f"Consumer({self.name!r}, assignment={sorted(self.state)})"
+
+    # -- assignment and positions ----------------------------------------------------------------
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        """Replace the assignment; positions start unknown (resolved by auto.offset.reset)."""
+        tps = [TopicPartition(*tp[:2]) for tp in partitions]
+        self.state = {tp: self.state.get(tp, PartitionFetchState()) for tp in tps}
+        self.buffer = deque(c for c in self.buffer if c.tp in self.state)
+        self.world.emit("consumer.assign", self.name, consumer=self.name,
+                        partitions=[[tp.topic, tp.partition] for tp in sorted(tps)])
+        self._kick()
+
+    def assignment(self) -> list[TopicPartition]:
+        return sorted(self.state)
+
+    def seek(self, tp: TopicPartition, offset: int) -> None:
+        """Move the position (``OFFSET_BEGINNING`` / ``OFFSET_END`` reset through the policy)."""
+        st = self.state.get(TopicPartition(*tp[:2]))
+        if st is None:
+            raise KafkaException(E._STATE, f"{tp} is not assigned")
+        self.buffer = deque(c for c in self.buffer if c.tp != tp)
+        if offset in (OFFSET_BEGINNING, OFFSET_END):
+            st.position = st.fetch_offset = None
+            self._reset(tp, "earliest" if offset == OFFSET_BEGINNING else "latest")
+        else:
+            st.position = st.fetch_offset = offset
+            self.world.emit("consumer.seek", self.name, consumer=self.name, topic=tp.topic,
+                            partition=tp.partition, offset=offset, reason="seek")
+        self._kick()
+
+    def position(self, partitions: list[TopicPartition]) -> list[tuple[TopicPartition, int]]:
+        """Next offset to be returned per partition (-1001, OFFSET_INVALID, when unknown)."""
+        out = []
+        for tp in partitions:
+            st = self.state.get(TopicPartition(*tp[:2]))
+            out.append((tp, st.position if st and st.position is not None else -1001))
+        return out
+
+    def get_watermark_offsets(self, tp: TopicPartition, timeout: float | None = None,
+                              cached: bool = False) -> simpy.Event:
+        """Event yielding (low, high): the log start offset and the high watermark."""
+        tp = TopicPartition(*tp[:2])
+        ev = self.world.event()
+        if cached:
+            st = self.state.get(tp)
+            ev.succeed((st.log_start, st.hw) if st else (-1, -1))
+            return ev
+        leader = self.metadata.leader(tp)
+        if leader < 0:
+            ev.fail(KafkaException(E.LEADER_NOT_AVAILABLE, str(tp)))
+            return ev
+        b = self.cluster.brokers[leader]
+
+        def reply(_tp: TopicPartition, err: KafkaError, low: int, high: int) -> None:
+            if ev.triggered:
+                return
+            if err is E.NONE:
+                ev.succeed((low, high))
+            else:
+                ev.fail(KafkaException(err, str(tp)))
+
+        if not self.world.net.send(self.name, b.name, b.handle_list_offsets, self.name, tp, "", reply):
+            ev.fail(KafkaException(E.NETWORK_EXCEPTION, b.name))
+            return ev
+        self.world.at(int((timeout or self.conf["request.timeout.ms"] / 1000) * 1000),
+                      lambda: ev.triggered or ev.fail(KafkaException(E.REQUEST_TIMED_OUT, str(tp))))
+        return ev
+
+    # -- polling --------------------------------------------------------------------------------
+    def poll(self, timeout: float | None = None) -> simpy.Event:
+        """Event yielding one Message, or None after ``timeout`` seconds without one."""
+        ev = self.world.event()
+        self._wait(ev, timeout, lambda: self._take(1))
+        return ev
+
+    def consume(self, num_messages: int = 1, timeout: float | None = -1) -> simpy.Event:
+        """Event yielding a list of up to ``num_messages`` Messages (may be empty after ``timeout``)."""
+        ev = self.world.event()
+        self._wait(ev, None if timeout is None or timeout < 0 else timeout, lambda: self._take(num_messages),
+                   as_list=True)
+        return ev
+
+    def poll_chunks(self, max_records: int | None = None, timeout: float | None = None) -> simpy.Event:
+        """Event yielding a list of :class:`Chunk` (kafkasim's batch-granular poll, no Message objects)."""
+        ev = self.world.event()
+        limit = max_records or self.conf["max.poll.records"]
+        self._wait(ev, timeout, lambda: self.take_chunks(limit), raw=True)
+        return ev
+
+    def _wait(self, ev: simpy.Event, timeout: float | None, take: Any, as_list: bool = False,
+              raw: bool = False) -> None:
+        def attempt() -> bool:
+            if ev.triggered:
+                return True
+            chunks = take()
+            if not chunks:
+                return False
+            if raw:
+                ev.succeed(chunks)
+            else:
+                msgs = [m for c in chunks for m in c.messages()]
+                ev.succeed(msgs if as_list else msgs[0])
+            return True
+
+        if attempt():
+            return
+        self._waiters.append(attempt)  # type: ignore[arg-type]
+        if timeout is not None:
+            def expire() -> None:
+                if not ev.triggered:
+                    ev.succeed([] if (as_list or raw) else None)
+            self.world.at(int(timeout * 1000), expire)
+        self._kick()
+
+    def _take(self, n: int) -> list[Chunk]:
+        return self.take_chunks(n)
+
+    def take_chunks(self, max_records: int) -> list[Chunk]:
+        """Move up to ``max_records`` buffered records to the application, advancing positions."""
+        out: list[Chunk] = []
+        left = max_records
+        while self.buffer and left > 0:
+            c = self.buffer[0]
+            st = self.state.get(c.tp)
+            if st is None or st.position is None or c.offset != st.position:
+                self.buffer.popleft()  # stale (seek, reset or reassignment since it was fetched)
+                continue
+            if c.count > left:
+                part = Chunk(c.tp, c.batch, c.offset, left)
+                self.buffer[0] = Chunk(c.tp, c.batch, c.offset + left, c.count - left)
+                c = part
+            else:
+                self.buffer.popleft()
+            st.position = c.offset + c.count
+            st.last_epoch = c.batch.leader_epoch
+            left -= c.count
+            out.append(c)
+            b = c.batch
+            self.world.emit("consume", self.name, consumer=self.name, group=self.group_id, topic=c.tp.topic,
+                            partition=c.tp.partition, offset=c.offset, count=c.count, producer=b.origin,
+                            rec=b.rec + (c.offset - b.base_offset))
+        if out:
+            self._send_fetches()
+        return out
+
+    def close(self) -> simpy.Event:
+        self.closed = True
+        self._inc += 1
+        ev = self.world.event()
+        ev.succeed(None)
+        return ev
+
+    def crash(self) -> None:
+        self.world.net.crash(self.name)
+        self.world.emit("client.crash", self.name, client=self.name)
+        self.closed = True
+        self._inc += 1
+
+    # -- fetching -------------------------------------------------------------------------------
+    def _kick(self) -> None:
+        """Serve waiting polls, then send fetches to leaders with nothing in flight."""
+        if self.closed:
+            return
+        if self._waiters:
+            waiters, self._waiters = self._waiters, []
+            still = [w for w in waiters if not w()]  # type: ignore[operator]
+            self._waiters = still + self._waiters
+        self._send_fetches()
+
+    def _send_fetches(self) -> None:
+        if self.closed:
+            return
+        buffered = {c.tp for c in self.buffer}
+        by_leader: dict[int, dict[TopicPartition, FetchPartition]] = {}
+        need_metadata = False
+        for tp in sorted(self.state):
+            st = self.state[tp]
+            if st.paused or st.resetting or st.validating or tp in buffered:
+                continue
+            leader = self.metadata.leader(tp)
+            if leader < 0:
+                need_metadata = True
+                continue
+            epoch = self.metadata.leader_epoch(tp)
+            if st.position is None:
+                self._reset(tp, self.conf["auto.offset.reset"])
+                continue
+            if st.leader_epoch_seen >= 0 and epoch > st.leader_epoch_seen and st.last_epoch >= 0:
+                self._validate(tp, st, leader)
+                continue
+            st.leader_epoch_seen = epoch
+            if leader in self._inflight:
+                continue
+            st.fetch_offset = st.position
+            by_leader.setdefault(leader, {})[tp] = FetchPartition(
+                st.position, epoch, -1, self.conf["max.partition.fetch.bytes"])
+        for leader, parts in by_leader.items():
+            self._fetch(leader, parts)
+        if need_metadata:
+            self.metadata.refresh()
+            self.world.at(self.metadata.backoff_ms, self._kick_inc, self._inc)
+
+    def _kick_inc(self, inc: int) -> None:
+        if inc == self._inc:
+            self._kick()
+
+    def _fetch(self, leader: int, parts: dict[TopicPartition, FetchPartition]) -> None:
+        b = self.cluster.brokers[leader]
+        req = FetchRequest(-1, self.name, self.conf["fetch.max.wait.ms"], parts,
+                           self.conf["fetch.max.bytes"], self.conf["isolation.level"])
+        self._inflight.add(leader)
+        state = {"done": False}
+        inc = self._inc
+
+        def on_response(data: dict[TopicPartition, FetchPartitionData] | None) -> None:
+            if state["done"] or inc != self._inc:
+                return
+            state["done"] = True
+            self._inflight.discard(leader)
+            self._pending.pop(leader, None)
+            self._on_fetch(leader, parts, data)
+
+        self._pending[leader] = on_response
+        if not self.world.net.send(self.name, b.name, b.handle_fetch, req, on_response):
+            self.world.at(self.conf.get("retry.backoff.ms", 100), on_response, None)
+            return
+        self.world.at(self.conf["request.timeout.ms"], on_response, None)
+
+    def _on_fetch(self, leader: int, parts: dict[TopicPartition, FetchPartition],
+                  data: dict[TopicPartition, FetchPartitionData] | None) -> None:
+        if data is None:
+            self.metadata.refresh()
+            self._kick()
+            return
+        refresh = False
+        for tp, d in data.items():
+            st = self.state.get(tp)
+            if st is None or st.position != parts[tp].offset:
+                continue
+            if d.error is E.OFFSET_OUT_OF_RANGE:
+                policy = self.conf["auto.offset.reset"]
+                if policy == "none":
+                    self._error(tp, E.OFFSET_OUT_OF_RANGE)
+                else:
+                    st.position = None
+                    self._reset(tp, policy)
+                continue
+            if d.error is not E.NONE:
+                refresh = True
+                continue
+            st.hw, st.log_start = d.hw, d.log_start
+            pos = st.position
+            for b in d.batches:
+                if b.next_offset <= pos:
+                    continue
+                start = max(pos, b.base_offset)
+                if b.control:
+                    pos = b.next_offset
+                    continue
+                self.buffer.append(Chunk(tp, b, start, b.next_offset - start))
+                pos = b.next_offset
+            st.fetch_offset = pos
+        if refresh:
+            self.metadata.refresh()
+        self._kick()
+
+    def _error(self, tp: TopicPartition, err: KafkaError) -> None:
+        self.state[tp].paused = True
+        self.world.emit("consumer.seek", self.name, consumer=self.name, topic=tp.topic, partition=tp.partition,
+                        offset=-1, reason=f"error:{err.name}")
+
+    def _reset(self, tp: TopicPartition, policy: str) -> None:
+        """auto.offset.reset: earliest -> log start offset; latest -> high watermark (ListOffsets)."""
+        st = self.state[tp]
+        if policy == "none":
+            self._error(tp, E.OFFSET_OUT_OF_RANGE)
+            return
+        leader = self.metadata.leader(tp)
+        if leader < 0 or st.resetting:
+            return
+        st.resetting = True
+        b = self.cluster.brokers[leader]
+        inc = self._inc
+
+        def reply(_tp: TopicPartition, err: KafkaError, low: int, high: int) -> None:
+            if inc != self._inc or not st.resetting:
+                return
+            st.resetting = False
+            if err is E.NONE and tp in self.state:
+                st.position = st.fetch_offset = low if policy == "earliest" else high
+                st.leader_epoch_seen = self.metadata.leader_epoch(tp)
+                self.world.emit("consumer.seek", self.name, consumer=self.name, topic=tp.topic,
+                                partition=tp.partition, offset=st.position, reason=policy)
+            else:
+                self.metadata.refresh()
+            self._kick()
+
+        def give_up() -> None:
+            if st.resetting:
+                st.resetting = False
+                self._kick()
+
+        self.world.net.send(self.name, b.name, b.handle_list_offsets, self.name, tp, policy, reply)
+        self.world.at(self.conf["request.timeout.ms"], give_up)
+
+    def _validate(self, tp: TopicPartition, st: PartitionFetchState, leader: int) -> None:
+        """KIP-320: after a leader change, check the records we returned still exist on the new leader."""
+        st.validating = True
+        b = self.cluster.brokers[leader]
+        inc = self._inc
+        new_epoch = self.metadata.leader_epoch(tp)
+
+        def reply(err: KafkaError, epoch: int, end: int) -> None:
+            if inc != self._inc or not st.validating:
+                return
+            st.validating = False
+            if err is not E.NONE:
+                self.metadata.refresh()
+                self._kick()
+                return
+            st.leader_epoch_seen = new_epoch
+            if st.position is not None and end >= 0 and (end < st.position or epoch < st.last_epoch):
+                target = min(end, st.position)
+                if self.conf["auto.offset.reset"] == "none":
+                    self._error(tp, E.OFFSET_OUT_OF_RANGE)
+                else:
+                    # Kafka: "Truncation detected ... resetting offset" to the divergence point
+                    st.position = st.fetch_offset = target
+                    self.world.emit("consumer.seek", self.name, consumer=self.name, topic=tp.topic,
+                                    partition=tp.partition, offset=target, reason="truncation")
+            self._kick()
+
+        def give_up() -> None:
+            if st.validating:
+                st.validating = False
+                self._kick()
+
+        self.world.net.send(self.name, b.name, b.handle_offsets_for_epoch, self.name, tp, st.last_epoch, reply)
+        self.world.at(self.conf["request.timeout.ms"], give_up)

@@ -1,0 +1,604 @@
+"""The producer, shaped like confluent-kafka's ``Producer``: accumulate, batch, send, retry.
+
+``Producer(conf, cluster)`` takes Kafka's dotted keys with Kafka 4.x defaults. ``produce()``
+never blocks; ``flush()`` and ``poll()`` return simulated-time events to ``yield``.
+Delivery callbacks ``on_delivery(err, msg)`` run as soon as the outcome is known.
+
+Kafka: ``KafkaProducer`` / ``RecordAccumulator`` / ``Sender`` / ``TransactionManager``
+(idempotence, KIP-98). Records are partitioned at ``produce()`` time (murmur2 for keys,
+the sticky partitioner for null keys), appended to per-partition batches that are sent
+when full (``batch.size``) or after ``linger.ms``; at most
+``max.in.flight.requests.per.connection`` requests per broker; retriable errors and
+timeouts are retried with exponential backoff until ``delivery.timeout.ms``.
+Simplified: callbacks are not deferred to ``poll()``; no ``buffer.memory`` blocking; an
+idempotent producer treats OUT_OF_ORDER_SEQUENCE_NUMBER as retriable instead of bumping
+its epoch (KIP-360).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from kafkasim.clients.metadata import ClientMetadata
+from kafkasim.clients.partitioner import StickyPartitioner, partition_for_key
+from kafkasim.cluster.log import BATCH_OVERHEAD, RECORD_OVERHEAD
+from kafkasim.cluster.protocol import PartitionProduceResponse, ProducerBatch, ProduceRequest
+from kafkasim.errors import KafkaError, KafkaException
+from kafkasim.records import Message, TopicPartition
+
+if TYPE_CHECKING:
+    import simpy
+
+    from kafkasim.cluster.cluster import Cluster
+
+E = KafkaError
+
+
+@dataclass(eq=False)
+class InFlight:
+    """A produce request awaiting its response on the connection to ``leader``."""
+
+    leader: int
+    req: ProduceRequest
+    results: Any = None
+    done: bool = False
+
+
+def record_size(key: Any, value: Any, headers: Any, size: int | None) -> int:
+    """Modelled serialized size of one record: key + value (+ headers) + per-record overhead."""
+    n = RECORD_OVERHEAD
+    if key is not None:
+        n += len(key) if isinstance(key, (bytes, str)) else 8
+    if size is not None:
+        n += size
+    elif value is not None:
+        n += len(value) if isinstance(value, (bytes, str)) else 8
+    if headers:
+        for hk, hv in headers:
+            n += len(hk) + (len(hv) if hv is not None else 0)
+    return n
+
+
+class Producer:
+    """A Kafka producer client on the simulated network."""
+
+    def __init__(self, conf: dict[str, Any], cluster: Cluster, name: str | None = None) -> None:
+        from kafkasim.config import check_producer, resolve
+
+        conf = check_producer(resolve("producer", _without_bootstrap(conf), "producer"), "producer")
+        self.conf = conf
+        self.cluster = cluster
+        self.world = cluster.world
+        self.name = name or conf.get("client.id") or "producer"
+        self.world.net.add_node(self.name, "producer")
+        self._rng = self.world.rng(f"producer:{self.name}")
+        self.acks: str = conf["acks"]
+        self.idempotent: bool = bool(conf["enable.idempotence"])
+        self.linger: int = conf["linger.ms"]
+        self.batch_size: int = conf["batch.size"]
+        self.max_inflight: int = conf["max.in.flight.requests.per.connection"]
+        self.request_timeout: int = conf["request.timeout.ms"]
+        self.delivery_timeout: int = conf["delivery.timeout.ms"]
+        self.retries: int = conf["retries"]
+        self.max_request_size: int = conf["max.request.size"]
+        self.sticky = StickyPartitioner(self._rng, self.batch_size)
+        self.metadata = ClientMetadata(cluster, self.name, conf["retry.backoff.ms"], self.request_timeout,
+                                       self._wakeup)
+        self._queues: dict[TopicPartition, deque[ProducerBatch]] = {}
+        self._rec_next: dict[TopicPartition, int] = {}
+        self._key_partitions: dict[tuple[str, int], dict[Any, int]] = {}
+        self._seq_next: dict[TopicPartition, int] = {}
+        self._conns: dict[int, deque[InFlight]] = {}  # broker id -> requests in flight, in order
+        self._bump_epoch = False
+        self._inflight_batches: dict[TopicPartition, list[ProducerBatch]] = {}
+        self._waiting_metadata: list[tuple] = []
+        self._outstanding = 0  # records not yet acknowledged or failed
+        self._flushing = 0
+        self._flush_waiters: list[simpy.Event] = []
+        self._wakeup_at: int | None = None
+        self.producer_id = -1
+        self.producer_epoch = -1
+        self.closed = False
+        self._inc = 0
+        self.world.net.on_disconnect(self.name, self._on_disconnect)
+        self.metadata.bootstrap()
+        if self.idempotent:
+            self._init_producer_id()
+
+    def __repr__(self) -> str:
+        return f"Producer({self.name!r}, acks={self.acks!r}, enable.idempotence={self.idempotent})"
+
+    # -- public API (confluent-kafka shaped) --------------------------------------------------------
+    def produce(self, topic: str, value: Any = None, key: Any = None, partition: int = -1,
+                on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
+                timestamp: int = 0, headers: Any = None, *, size: int | None = None) -> None:
+        """Queue one record. ``size`` models the value's size in bytes when ``value`` is None."""
+        if self.closed:
+            raise KafkaException(E._STATE, f"producer {self.name} is closed")
+        if isinstance(headers, dict):
+            headers = list(headers.items())
+        rsize = record_size(key, value, headers, size)
+        self._outstanding += 1
+        if rsize + BATCH_OVERHEAD > self.max_request_size:
+            # Kafka: KafkaProducer.ensureValidRecordSize -> RecordTooLargeException, never sent
+            tp = TopicPartition(topic, max(partition, 0))
+            rec = self._next_rec(tp)
+            self._fail_records(tp, rec, 1, E.RECORD_TOO_LARGE, [on_delivery], [key], [value])
+            return
+        count = self.metadata.partition_counts.get(topic)
+        if count is None:
+            self._waiting_metadata.append((topic, value, key, partition, on_delivery, headers, rsize,
+                                           self.world.now))
+            self.metadata.refresh()
+            return
+        self._append(topic, count, value, key, partition, on_delivery, headers, rsize, self.world.now)
+
+    def poll(self, timeout: float | None = None) -> simpy.Event:
+        """Serve delivery callbacks (already served in kafkasim); an event after ``timeout`` s."""
+        return self.world.timeout(int((timeout or 0) * 1000), 0)
+
+    def flush(self, timeout: float | None = None) -> simpy.Event:
+        """An event that fires when every queued record is delivered or failed (value: records left)."""
+        ev = self.world.event()
+        if self._outstanding == 0:
+            ev.succeed(0)
+            return ev
+        self._flushing += 1
+        self._flush_waiters.append(ev)
+        if timeout is not None:
+            self.world.at(int(timeout * 1000), self._flush_timeout, ev)
+        self._wakeup()
+        return ev
+
+    def __len__(self) -> int:
+        """Records queued or in flight (confluent-kafka's ``len(producer)``)."""
+        return self._outstanding
+
+    def crash(self) -> None:
+        """The producer process dies: queued and in-flight records are never reported."""
+        self.world.net.crash(self.name)
+        self.world.emit("client.crash", self.name, client=self.name)
+        self.closed = True
+        self._inc += 1
+
+    # -- accumulator ------------------------------------------------------------------------------
+    def _next_rec(self, tp: TopicPartition) -> int:
+        rec = self._rec_next.get(tp, 0)
+        self._rec_next[tp] = rec + 1
+        return rec
+
+    def _append(self, topic: str, count: int, value: Any, key: Any, partition: int,
+                on_delivery: Any, headers: Any, rsize: int, created: int) -> None:
+        if partition < 0:
+            if key is not None and not self.conf["partitioner.ignore.keys"]:
+                partition = partition_for_key(key if isinstance(key, (str, bytes)) else str(key), count)
+            else:
+                partition = self.sticky.partition(topic, count, rsize)
+        elif partition >= count:
+            tp = TopicPartition(topic, partition)
+            self._fail_records(tp, self._next_rec(tp), 1, E.UNKNOWN_TOPIC_OR_PARTITION, [on_delivery],
+                               [key], [value])
+            return
+        tp = TopicPartition(topic, partition)
+        b = self._open_batch(tp, rsize, created)
+        self._rec_next[tp] = b.rec + b.count + 1
+        n = b.count
+        b.count = n + 1
+        b.size += rsize
+        b.keys.append(key)
+        # values, headers and callbacks are kept only once one is given (sizes alone model the rest)
+        for attr, item in (("values", value), ("headers", headers), ("callbacks", on_delivery)):
+            lst = getattr(b, attr)
+            if lst is not None:
+                lst.append(item)
+            elif item is not None:
+                setattr(b, attr, [None] * n + [item])
+        if b.size >= self.batch_size:
+            b.closed = True
+            self._schedule(self.world.now)
+
+    def _open_batch(self, tp: TopicPartition, rsize: int, created: int) -> ProducerBatch:
+        """The partition's open batch if ``rsize`` more bytes fit (or it is empty), else a new one."""
+        q = self._queues.get(tp)
+        if q is None:
+            q = self._queues[tp] = deque()
+        b = q[-1] if q else None
+        if b is None or b.closed or b.attempts or (b.count and b.size + rsize > self.batch_size):
+            if b is not None:
+                b.closed = True
+            b = ProducerBatch(tp, self.name, self._rec_next.get(tp, 0), created, size=BATCH_OVERHEAD, keys=[])
+            q.append(b)
+            self._schedule(created + self.linger)
+        return b
+
+    def produce_many(self, topic: str, keys: list[Any] | None, count: int, size: int) -> None:
+        """Workload fast path: ``count`` records with modelled values of ``size`` bytes.
+
+        ``keys`` gives each record's key (None: null keys, sticky partitioner). The same as
+        calling ``produce(topic, key=k, size=size)`` for each, without delivery callbacks.
+        """
+        npart = self.metadata.partition_counts.get(topic)
+        if npart is None or self.closed or self.conf["partitioner.ignore.keys"]:
+            for i in range(count):
+                self.produce(topic, key=keys[i] if keys is not None else None, size=size)
+            return
+        self._outstanding += count
+        now = self.world.now
+        base = RECORD_OVERHEAD + size
+        if keys is None:
+            for _ in range(count):
+                p = self.sticky.partition(topic, npart, base)
+                self._append_fast(TopicPartition(topic, p), None, base, now)
+            return
+        cache = self._key_partitions.setdefault((topic, npart), {})
+        groups: dict[int, list[Any]] = {}
+        for k in keys:
+            p = cache.get(k)
+            if p is None:
+                p = cache[k] = partition_for_key(k if isinstance(k, (str, bytes)) else str(k), npart)
+            g = groups.get(p)
+            if g is None:
+                groups[p] = [k]
+            else:
+                g.append(k)
+        for p, ks in groups.items():
+            tp = TopicPartition(topic, p)
+            for k in ks:
+                self._append_fast(tp, k, base + len(k), now)
+
+    def _append_fast(self, tp: TopicPartition, key: Any, rsize: int, now: int) -> None:
+        q = self._queues.get(tp)
+        b = q[-1] if q else None
+        if b is None or b.closed or b.attempts or b.values is not None or (b.size + rsize > self.batch_size):
+            b = self._open_batch(tp, rsize, now)
+        b.keys.append(key)
+        b.count += 1
+        b.size += rsize
+        self._rec_next[tp] = b.rec + b.count
+        if b.size >= self.batch_size:
+            b.closed = True
+            self._schedule(now)
+
+    # -- sender -------------------------------------------------------------------------------------
+    def _schedule(self, at: int) -> None:
+        now = self.world.now
+        at = max(at, now)
+        if self._wakeup_at is not None and self._wakeup_at <= at and self._wakeup_at >= now:
+            return
+        self._wakeup_at = at
+        self.world.at(at - now, self._run_sender, at, self._inc)
+
+    def _wakeup(self) -> None:
+        if self._waiting_metadata:
+            waiting, self._waiting_metadata = self._waiting_metadata, []
+            for topic, value, key, partition, cb, headers, rsize, created in waiting:
+                count = self.metadata.partition_counts.get(topic)
+                if count is None:
+                    self._waiting_metadata.append((topic, value, key, partition, cb, headers, rsize, created))
+                else:
+                    self._append(topic, count, value, key, partition, cb, headers, rsize, created)
+        self._schedule(self.world.now)
+
+    def _run_sender(self, at: int, inc: int) -> None:
+        if inc != self._inc:
+            return
+        if self._wakeup_at == at:
+            self._wakeup_at = None
+        now = self.world.now
+        for tp, q in self._queues.items():
+            if q and now - q[0].created >= self.delivery_timeout:
+                self._expire(tp, q, now)
+        if self._bump_epoch and not self._bump_idempotent_epoch():
+            return  # wait for requests in flight to resolve before bumping
+        next_at: int | None = None
+        by_leader: dict[int, dict[TopicPartition, ProducerBatch]] = {}
+        need_metadata = False
+        for tp, q in self._queues.items():
+            if not q:
+                continue
+            b = q[0]
+            deadline = b.created + self.delivery_timeout
+            if b.attempts and now < b.retry_at:
+                next_at = _min(next_at, b.retry_at)
+                continue
+            ready = b.closed or len(q) > 1 or self._flushing or b.attempts or now - b.created >= self.linger
+            if not ready:
+                next_at = _min(next_at, b.created + self.linger)
+                continue
+            if self.idempotent and self.producer_id < 0:
+                next_at = _min(next_at, deadline)
+                continue
+            leader = self.metadata.leader(tp)
+            if leader < 0:
+                need_metadata = True
+                next_at = _min(next_at, min(deadline, now + self.conf["retry.backoff.ms"]))
+                continue
+            if len(self._conns.get(leader, ())) + (1 if leader not in by_leader else 0) > self.max_inflight:
+                continue  # a response will wake us
+            if self.idempotent and b.base_sequence >= 0:
+                # a retried batch goes only when no earlier sequence of its partition is in flight
+                if any(f.base_sequence < b.base_sequence for f in self._inflight_batches.get(tp, ())):
+                    continue
+            q.popleft()
+            b.closed = True
+            if self.idempotent and b.base_sequence < 0:
+                b.producer_id, b.producer_epoch = self.producer_id, self.producer_epoch
+                b.base_sequence = self._seq_next.get(tp, 0)
+                self._seq_next[tp] = b.base_sequence + b.count
+            by_leader.setdefault(leader, {})[tp] = b
+            if q:
+                next_at = _min(next_at, now)
+        for leader, batches in by_leader.items():
+            self._send(leader, batches)
+        if need_metadata:
+            self.metadata.refresh()
+        if next_at is not None:
+            self._schedule(next_at)
+
+    def _send(self, leader: int, batches: dict[TopicPartition, ProducerBatch]) -> None:
+        broker = self.cluster.brokers[leader]
+        req = ProduceRequest(self.name, self.acks, self.request_timeout, batches)
+        now = self.world.now
+        for tp, b in batches.items():
+            b.attempts += 1
+            b.inflight = True
+            self._inflight_batches.setdefault(tp, []).append(b)
+            self.world.emit("produce.send", self.name, producer=self.name, topic=tp.topic,
+                            partition=tp.partition, rec=b.rec, count=b.count, attempt=b.attempts,
+                            broker=leader, producer_id=b.producer_id, base_sequence=b.base_sequence)
+        inc = self._inc
+        if self.acks == "0":
+            if self.world.net.send(self.name, broker.name, broker.handle_produce, req, None):
+                for tp, b in batches.items():
+                    self._release(tp, b)
+                    self._complete(tp, b, -1, now)
+            else:
+                self._handle(req, None)
+            return
+        f = InFlight(leader, req)
+        conn = self._conns.setdefault(leader, deque())
+        conn.append(f)
+        if not self.world.net.send(self.name, broker.name, broker.handle_produce, req,
+                                   lambda results: self._on_arrival(f, results, inc)):
+            self.world.at(0, self._reset_connection, leader, E.NETWORK_EXCEPTION, inc)  # refused
+        else:
+            self.world.at(self.request_timeout, self._on_timeout, f, inc)
+
+    def _on_arrival(self, f: InFlight, results: Any, inc: int) -> None:
+        """Responses are processed in request order, as they come off one TCP connection."""
+        if f.done or inc != self._inc:
+            return
+        f.results = results
+        conn = self._conns[f.leader]
+        while conn and conn[0].results is not None:
+            head = conn.popleft()
+            head.done = True
+            self._handle(head.req, head.results)
+        self._schedule(self.world.now)
+
+    def _on_timeout(self, f: InFlight, inc: int) -> None:
+        if not f.done and inc == self._inc:
+            self._reset_connection(f.leader, E.REQUEST_TIMED_OUT, inc)
+
+    def _on_disconnect(self, peer: str) -> None:
+        for leader, conn in self._conns.items():
+            if conn and self.cluster.brokers[leader].name == peer:
+                self._reset_connection(leader, E.NETWORK_EXCEPTION, self._inc)
+
+    def _reset_connection(self, leader: int, error: KafkaError, inc: int) -> None:
+        """A timeout or disconnect closes the connection: every request in flight on it fails
+        (Kafka: ``NetworkClient.handleTimedOutRequests`` / ``handleDisconnections``)."""
+        if inc != self._inc:
+            return
+        conn = self._conns.get(leader)
+        if not conn:
+            return
+        failed = list(conn)
+        conn.clear()
+        for f in failed:
+            f.done = True
+            self._handle(f.req, {tp: PartitionProduceResponse(error) for tp in f.req.batches})
+        self.metadata.refresh()
+        self._schedule(self.world.now)
+
+    def _release(self, tp: TopicPartition, b: ProducerBatch) -> None:
+        b.inflight = False
+        inflight = self._inflight_batches.get(tp)
+        if inflight and b in inflight:
+            inflight.remove(b)
+
+    def _earlier_unresolved(self, tp: TopicPartition, b: ProducerBatch) -> bool:
+        """Is an earlier sequence of this partition still in flight or queued for retry?"""
+        seq = b.base_sequence
+        if any(0 <= f.base_sequence < seq for f in self._inflight_batches.get(tp, ())):
+            return True
+        return any(0 <= q.base_sequence < seq for q in self._queues.get(tp, ()))
+
+    def _handle(self, req: ProduceRequest, results: Any) -> None:
+        now = self.world.now
+        if results is None:
+            results = {tp: PartitionProduceResponse(E.NETWORK_EXCEPTION) for tp in req.batches}
+        refresh = False
+        for tp, b in req.batches.items():
+            r = results[tp]
+            self._release(tp, b)
+            if r.error is E.NONE:
+                self._complete(tp, b, r.base_offset, now)
+                continue
+            err = r.error
+            if err in (E.NOT_LEADER_OR_FOLLOWER, E.NETWORK_EXCEPTION, E.REQUEST_TIMED_OUT,
+                       E.UNKNOWN_TOPIC_OR_PARTITION, E.LEADER_NOT_AVAILABLE):
+                refresh = True
+            if err is E.MESSAGE_TOO_LARGE and b.count > 1:
+                self._emit_error(tp, b, err, True)
+                self._requeue_split(tp, b)
+                continue
+            retriable = err.retriable
+            if err is E.OUT_OF_ORDER_SEQUENCE_NUMBER and self.idempotent:
+                # The idempotent producer retries every OUT_OF_ORDER_SEQUENCE_NUMBER; when no earlier
+                # sequence is unresolved the gap is real, so it bumps its epoch first and the retry
+                # restarts at sequence 0 (KIP-360: TransactionManager.canRetry)
+                retriable = True
+                if not self._earlier_unresolved(tp, b):
+                    self._bump_epoch = True
+            expired = now - b.created >= self.delivery_timeout
+            if retriable and not expired and b.attempts <= self.retries:
+                self._emit_error(tp, b, err, True)
+                self._requeue(tp, b, now)
+            else:
+                self._emit_error(tp, b, err, False)
+                self._fail_batch(tp, b, E._MSG_TIMED_OUT if (retriable and expired) else err)
+        if refresh:
+            self.metadata.refresh()
+
+    def _emit_error(self, tp: TopicPartition, b: ProducerBatch, err: KafkaError, retry: bool) -> None:
+        self.world.emit("produce.error", self.name, producer=self.name, topic=tp.topic, partition=tp.partition,
+                        rec=b.rec, count=b.count, error=err.name, retry=retry)
+
+    def _backoff(self, attempts: int) -> int:
+        """KIP-580 exponential backoff with 20% jitter: retry.backoff.ms * 2^(n-1), capped."""
+        base = self.conf["retry.backoff.ms"]
+        cap = self.conf["retry.backoff.max.ms"]
+        exp = min(cap, base * (2 ** max(attempts - 1, 0)))
+        return max(1, int(exp * self._rng.uniform(0.8, 1.2)))
+
+    def _requeue(self, tp: TopicPartition, b: ProducerBatch, now: int) -> None:
+        b.retry_at = now + self._backoff(b.attempts)
+        q = self._queues.setdefault(tp, deque())
+        if self.idempotent:
+            # keep retries in sequence order at the head of the queue (Kafka: insertInSequenceOrder)
+            i = 0
+            while i < len(q) and q[i].base_sequence >= 0 and q[i].base_sequence < b.base_sequence:
+                i += 1
+            q.insert(i, b)
+        else:
+            q.appendleft(b)
+        self._schedule(b.retry_at)
+
+    def _requeue_split(self, tp: TopicPartition, b: ProducerBatch) -> None:
+        """MESSAGE_TOO_LARGE on a multi-record batch: split it in two and retry (Kafka splits by size)."""
+        half = b.count // 2
+        parts = []
+        for lo, hi in ((0, half), (half, b.count)):
+            nb = ProducerBatch(tp, b.origin, b.rec + lo, b.created, count=hi - lo,
+                               keys=b.keys[lo:hi], values=b.values[lo:hi], headers=b.headers[lo:hi],
+                               callbacks=b.callbacks[lo:hi], producer_id=b.producer_id,
+                               producer_epoch=b.producer_epoch,
+                               base_sequence=b.base_sequence + lo if b.base_sequence >= 0 else -1,
+                               closed=True)
+            nb.size = BATCH_OVERHEAD + int((b.size - BATCH_OVERHEAD) * (hi - lo) / b.count)
+            parts.append(nb)
+        q = self._queues.setdefault(tp, deque())
+        q.appendleft(parts[1])
+        q.appendleft(parts[0])
+        self._schedule(self.world.now)
+
+    def _expire(self, tp: TopicPartition, q: deque[ProducerBatch], now: int) -> None:
+        while q and now - q[0].created >= self.delivery_timeout and not q[0].inflight:
+            b = q.popleft()
+            self._fail_batch(tp, b, E._MSG_TIMED_OUT)
+
+    # -- outcomes -----------------------------------------------------------------------------------
+    def _complete(self, tp: TopicPartition, b: ProducerBatch, base_offset: int, now: int) -> None:
+        if b.done:
+            return
+        b.done = True
+        self.world.emit("produce.ack", self.name, producer=self.name, topic=tp.topic, partition=tp.partition,
+                        rec=b.rec, count=b.count, offset=base_offset, acks=self.acks, attempt=b.attempts)
+        self._report(tp, b, None, base_offset)
+
+    def _fail_batch(self, tp: TopicPartition, b: ProducerBatch, error: KafkaError) -> None:
+        if b.done:
+            return
+        b.done = True
+        if self.idempotent and b.base_sequence >= 0:
+            self._bump_epoch = True  # its sequence is now a hole: start a new epoch (KIP-360)
+        self._fail_records(tp, b.rec, b.count, error, b.callbacks, b.keys, b.values, b.headers, counted=True)
+
+    def _fail_records(self, tp: TopicPartition, rec: int, count: int, error: KafkaError,
+                      callbacks: Any, keys: Any, values: Any, headers: Any = None,
+                      counted: bool = True) -> None:
+        self.world.emit("produce.fail", self.name, producer=self.name, topic=tp.topic, partition=tp.partition,
+                        rec=rec, count=count, error=error.name)
+        fake = ProducerBatch(tp, self.name, rec, self.world.now, count=count, keys=keys, values=values,
+                             headers=headers, callbacks=callbacks)
+        self._report(tp, fake, error, -1)
+
+    def _report(self, tp: TopicPartition, b: ProducerBatch, error: KafkaError | None, base: int) -> None:
+        self._outstanding -= b.count
+        cbs = b.callbacks
+        if cbs and any(cbs):
+            for i, cb in enumerate(cbs):
+                if cb is not None:
+                    msg = Message(tp.topic, tp.partition, base + i if base >= 0 else -1,
+                                  b.keys[i] if b.keys else None, b.values[i] if b.values else None,
+                                  self.world.now, b.headers[i] if b.headers else None, error,
+                                  rid=f"{self.name}:{tp}:{b.rec + i}")
+                    cb(error, msg)
+        if self._outstanding == 0 and self._flush_waiters:
+            waiters, self._flush_waiters = self._flush_waiters, []
+            self._flushing = 0
+            for ev in waiters:
+                if not ev.triggered:
+                    ev.succeed(0)
+
+    def _flush_timeout(self, ev: simpy.Event) -> None:
+        if not ev.triggered:
+            ev.succeed(self._outstanding)
+            if ev in self._flush_waiters:
+                self._flush_waiters.remove(ev)
+                self._flushing = max(0, self._flushing - 1)
+
+    # -- idempotence ---------------------------------------------------------------------------------
+    def _init_producer_id(self) -> None:
+        """InitProducerId: any broker allocates a producer id from the controller's blocks."""
+        ids = sorted(self.cluster.brokers)
+        start = self._rng.randrange(len(ids))
+        for i in range(len(ids)):
+            b = self.cluster.brokers[ids[(start + i) % len(ids)]]
+            if self.world.net.send(self.name, b.name, b.handle_init_producer_id, self.name, self._on_producer_id):
+                self.world.at(self.request_timeout, self._retry_init_producer_id)
+                return
+        self.world.at(self.conf["retry.backoff.ms"], self._retry_init_producer_id)
+
+    def _retry_init_producer_id(self) -> None:
+        if self.producer_id < 0 and not self.closed:
+            self._init_producer_id()
+
+    def _bump_idempotent_epoch(self) -> bool:
+        """Bump the epoch and restart every partition's sequence at 0, once nothing is in flight.
+
+        Kafka: ``TransactionManager.bumpIdempotentEpochAndResetIdIfNeeded`` (KIP-360).
+        Simplified: the bump is local; Kafka asks the broker with InitProducerId.
+        """
+        if any(self._conns.values()):
+            return False
+        self._bump_epoch = False
+        self.producer_epoch += 1
+        self._seq_next.clear()
+        for q in self._queues.values():
+            for b in q:
+                b.base_sequence = -1
+                b.producer_epoch = self.producer_epoch
+        self.world.emit("producer.init", self.name, producer=self.name, producer_id=self.producer_id,
+                        producer_epoch=self.producer_epoch, reason="epoch bump")
+        return True
+
+    def _on_producer_id(self, pid: int, epoch: int) -> None:
+        if self.producer_id >= 0:
+            return
+        self.producer_id, self.producer_epoch = pid, epoch
+        self.world.emit("producer.init", self.name, producer=self.name, producer_id=pid, producer_epoch=epoch)
+        self._schedule(self.world.now)
+
+
+def _min(a: int | None, b: int) -> int:
+    return b if a is None or b < a else a
+
+
+def _without_bootstrap(conf: dict[str, Any] | None) -> dict[str, Any]:
+    """confluent-kafka configs carry ``bootstrap.servers``; the simulated cluster needs none."""
+    return {k: v for k, v in (conf or {}).items() if k != "bootstrap.servers"}

@@ -1,0 +1,1 @@
+"""The broker side: partition logs, replication, the controller and elections."""

@@ -1,0 +1,537 @@
+"""A broker: serves produce and fetch, replicates as a follower, leads partitions.
+
+Kafka: ``KafkaApis`` / ``ReplicaManager`` / ``DelayedProduce`` / ``DelayedFetch`` /
+``ReplicaFetcherThread``, in KRaft mode (metadata comes from the controller).
+Simplified: one fetcher per (follower, leader) pair; no fetch sessions or quotas; the
+high watermark is checkpointed continuously (Kafka: every 5 s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from kafkasim.cluster.log import BATCH_OVERHEAD, PartitionLog, RecordBatch
+from kafkasim.cluster.partition import DelayedProduce, Partition
+from kafkasim.cluster.protocol import (
+    NO_LEADER,
+    AlterPartition,
+    FetchPartition,
+    FetchPartitionData,
+    FetchRequest,
+    PartitionProduceResponse,
+    PartitionRecord,
+    ProduceRequest,
+    TopicRecord,
+)
+from kafkasim.errors import KafkaError
+from kafkasim.records import TopicPartition
+
+if TYPE_CHECKING:
+    from kafkasim.cluster.cluster import Cluster
+
+#: Follower fetch request timeout and reconnect backoff (``replica.socket.timeout.ms``,
+#: ``replica.fetch.backoff.ms``).
+REPLICA_SOCKET_TIMEOUT_MS = 30_000
+REPLICA_FETCH_BACKOFF_MS = 1_000
+
+E = KafkaError
+
+
+@dataclass
+class ProduceContext:
+    """One produce request in the broker's purgatory: partitions still waiting for the HW."""
+
+    req: ProduceRequest
+    reply: Callable[[dict[TopicPartition, PartitionProduceResponse]], None]
+    results: dict[TopicPartition, PartitionProduceResponse] = field(default_factory=dict)
+    pending: int = 0
+    done: bool = False
+
+
+@dataclass
+class DelayedFetch:
+    req: FetchRequest
+    reply: Callable[[dict[TopicPartition, FetchPartitionData]], None]
+    done: bool = False
+
+
+class Broker:
+    """One Kafka broker (a node on the network). Its logs survive crashes; nothing else does."""
+
+    def __init__(self, cluster: Cluster, broker_id: int) -> None:
+        self.cluster = cluster
+        self.world = cluster.world
+        self.id = broker_id
+        self.name = f"broker-{broker_id}"
+        self.conf = cluster.broker_conf
+        self.logs: dict[TopicPartition, PartitionLog] = {}
+        self._reset_memory()
+        self.world.net.add_node(self.name, "broker")
+        self.world.net.on_disconnect(self.name, self._on_disconnect)
+
+    def _on_disconnect(self, peer: str) -> None:
+        for f in self.fetchers.values():
+            if self.cluster.brokers[f.leader].name == peer:
+                f.disconnected()
+
+    def _reset_memory(self) -> None:
+        self.parts: dict[TopicPartition, Partition] = {}
+        self.topics: dict[str, TopicRecord] = {}
+        self.meta: dict[TopicPartition, PartitionRecord] = {}  # metadata cache of every partition
+        self.metadata_offset = 0
+        self.fetch_waiters: dict[TopicPartition, list[DelayedFetch]] = {}  # woken by appends (followers)
+        self.consumer_waiters: dict[TopicPartition, list[DelayedFetch]] = {}  # woken by HW moves
+        self.fetchers: dict[int, Fetcher] = {}
+        self.incarnation = getattr(self, "incarnation", 0) + 1
+
+    @property
+    def alive(self) -> bool:
+        return self.world.net.node(self.name).alive
+
+    # -- lifecycle --------------------------------------------------------------------------
+    def start(self) -> None:
+        self._heartbeat(self.incarnation)
+        self._schedule_isr_check(self.incarnation)
+
+    def crash(self) -> None:
+        """Process crash: in-flight requests and memory are gone; the log (page cache) survives."""
+        self.world.net.crash(self.name)
+        self.world.emit("broker.crash", self.name, broker=self.id)
+        self._reset_memory()
+
+    def restart(self) -> None:
+        self.world.net.restart(self.name)
+        self.world.emit("broker.restart", self.name, broker=self.id)
+        self.start()
+
+    def _heartbeat(self, inc: int) -> None:
+        if inc != self.incarnation or not self.alive:
+            return
+        ctl = self.cluster.controller
+        self.world.net.send(self.name, ctl.name, ctl.handle_heartbeat, self.id, self.metadata_offset)
+        self.world.at(self.conf["broker.heartbeat.interval.ms"], self._heartbeat, inc)
+
+    # -- metadata from the controller -------------------------------------------------------
+    def apply_metadata(self, records: list[tuple[int, Any]]) -> None:
+        """Apply metadata-log records from the controller, in order, skipping ones already seen."""
+        for offset, rec in records:
+            if offset < self.metadata_offset:
+                continue
+            self.metadata_offset = offset + 1
+            if isinstance(rec, TopicRecord):
+                self.topics[rec.name] = rec
+            elif isinstance(rec, PartitionRecord):
+                self.meta[rec.tp] = rec
+                self._apply_partition(rec)
+
+    def _apply_partition(self, rec: PartitionRecord) -> None:
+        tp = rec.tp
+        if self.id not in rec.replicas:
+            return
+        log = self.logs.get(tp)
+        if log is None:
+            log = self.logs[tp] = PartitionLog()
+        p = self.parts.get(tp)
+        if p is None:
+            tconf = self.topics[tp.topic].config
+            p = self.parts[tp] = Partition(
+                tp, log, self.id, min_isr=tconf["min.insync.replicas"],
+                strict_min_isr=self.cluster.switches["strict_min_isr"],
+            )
+        was_leader, old_epoch, old_leader = p.is_leader, p.leader_epoch, p.leader
+        p.replicas, p.isr, p.partition_epoch = rec.replicas, rec.isr, rec.partition_epoch
+        p.pending_isr = None
+        p.leader, p.leader_epoch = rec.leader, rec.leader_epoch
+        now = self.world.now
+        if p.is_leader:
+            if not was_leader or old_epoch != rec.leader_epoch:
+                p.become_leader(now)
+                self._stop_following(tp, old_leader)
+            self._maybe_advance_hw(p)
+        else:
+            if was_leader:
+                self._abort_waiting(p, E.NOT_LEADER_OR_FOLLOWER)
+            if old_epoch != rec.leader_epoch or old_leader != rec.leader:
+                self._stop_following(tp, old_leader)
+                if self.cluster.switches["truncation"] == "high_watermark" and log.leo > log.hw:
+                    # pre-KIP-101: a new follower truncates to its own (possibly stale) HW
+                    dropped = log.truncate_to(log.hw)
+                    self.world.emit("log.truncate", self.name, topic=tp.topic, partition=tp.partition,
+                                    broker=self.id, offset=log.leo, dropped=dropped, reason="high_watermark")
+                if rec.leader != NO_LEADER:
+                    self._follow(tp, rec.leader)
+
+    # -- following: one fetcher per leader ----------------------------------------------------
+    def _follow(self, tp: TopicPartition, leader: int) -> None:
+        f = self.fetchers.get(leader)
+        if f is None:
+            f = self.fetchers[leader] = Fetcher(self, leader)
+            f.partitions.add(tp)
+            f.kick()
+        else:
+            f.partitions.add(tp)
+
+    def _stop_following(self, tp: TopicPartition, leader: int) -> None:
+        f = self.fetchers.get(leader)
+        if f is not None:
+            f.partitions.discard(tp)
+
+    # -- produce ------------------------------------------------------------------------------
+    def handle_produce(self, req: ProduceRequest, reply: Callable[..., None]) -> None:
+        ctx = ProduceContext(req, reply)
+        now = self.world.now
+        for tp, pb in req.batches.items():
+            res = self._append(tp, pb, req, now)
+            if isinstance(res, PartitionProduceResponse):
+                ctx.results[tp] = res
+                continue
+            p, required, base = res
+            if req.acks != "all" or p.log.hw >= required:
+                ctx.results[tp] = self._produce_result(p, base)
+            else:
+                ctx.pending += 1
+                ctx.results[tp] = PartitionProduceResponse(E.NONE, base, p.log.log_start)
+                p.waiting.append(DelayedProduce(required, ctx))
+        if req.acks == "0":
+            return  # acks=0: the broker never answers
+        if ctx.pending == 0:
+            self._respond_produce(ctx)
+        else:
+            self.world.at(req.timeout_ms, self._expire_produce, ctx, self.incarnation)
+
+    def _append(self, tp: TopicPartition, pb: Any, req: ProduceRequest, now: int):
+        p = self.parts.get(tp)
+        if p is None or not p.is_leader:
+            return PartitionProduceResponse(E.NOT_LEADER_OR_FOLLOWER)
+        tconf = self.topics[tp.topic].config
+        if pb.size > tconf["max.message.bytes"]:
+            return PartitionProduceResponse(E.MESSAGE_TOO_LARGE)
+        isr_size = len(p.isr)
+        if req.acks == "all" and isr_size < p.effective_min_isr:
+            return PartitionProduceResponse(E.NOT_ENOUGH_REPLICAS)
+        log = p.log
+        if pb.producer_id >= 0:
+            err, dup_base = log.producers.check(pb.producer_id, pb.producer_epoch, pb.base_sequence,
+                                               pb.base_sequence + pb.count - 1)
+            if err is E.DUPLICATE_SEQUENCE_NUMBER:
+                return p, dup_base + pb.count, dup_base  # answered with the original offsets
+            if err is not E.NONE:
+                return PartitionProduceResponse(err)
+        base = log.leo
+        batch = RecordBatch(
+            base, pb.count, p.leader_epoch, pb.size, now, pb.origin, pb.rec,
+            pb.producer_id, pb.producer_epoch, pb.base_sequence, pb.transactional,
+            keys=tuple(pb.keys) if pb.keys is not None else None,
+            values=tuple(pb.values) if pb.values is not None else None,
+            headers=tuple(pb.headers) if pb.headers is not None else None,
+        )
+        log.append(batch)
+        self.world.emit("log.append", self.name, topic=tp.topic, partition=tp.partition, offset=base,
+                        count=pb.count, leader_epoch=p.leader_epoch, producer=pb.origin, rec=pb.rec,
+                        producer_id=pb.producer_id, base_sequence=pb.base_sequence)
+        self._wake(self.fetch_waiters, tp)
+        self._maybe_advance_hw(p)
+        return p, base + pb.count, base
+
+    def _produce_result(self, p: Partition, base: int) -> PartitionProduceResponse:
+        # KIP-? / Partition.checkEnoughReplicasReachOffset: reached, but the ISR shrank below min
+        if len(p.isr) < p.effective_min_isr:
+            return PartitionProduceResponse(E.NOT_ENOUGH_REPLICAS_AFTER_APPEND, -1)
+        return PartitionProduceResponse(E.NONE, base, p.log.log_start)
+
+    def _complete_waiting(self, p: Partition) -> None:
+        hw = p.log.hw
+        still = []
+        for w in p.waiting:
+            if w.ctx.done:
+                continue
+            if hw >= w.required:
+                w.ctx.results[p.tp] = self._produce_result(p, w.ctx.results[p.tp].base_offset)
+                w.ctx.pending -= 1
+                if w.ctx.pending == 0:
+                    self._respond_produce(w.ctx)
+            else:
+                still.append(w)
+        p.waiting = still
+
+    def _abort_waiting(self, p: Partition, error: KafkaError) -> None:
+        for w in p.waiting:
+            if not w.ctx.done:
+                w.ctx.results[p.tp] = PartitionProduceResponse(error)
+                w.ctx.pending -= 1
+                if w.ctx.pending == 0:
+                    self._respond_produce(w.ctx)
+        p.waiting = []
+
+    def _expire_produce(self, ctx: ProduceContext, inc: int) -> None:
+        if ctx.done or inc != self.incarnation:
+            return
+        for tp in list(ctx.results):
+            p = self.parts.get(tp)
+            if p is not None and any(w.ctx is ctx for w in p.waiting):
+                ctx.results[tp] = PartitionProduceResponse(E.REQUEST_TIMED_OUT)
+                p.waiting = [w for w in p.waiting if w.ctx is not ctx]
+        self._respond_produce(ctx)
+
+    def _respond_produce(self, ctx: ProduceContext) -> None:
+        ctx.done = True
+        self.world.net.send(self.name, ctx.req.client, ctx.reply, ctx.results)
+
+    # -- high watermark -------------------------------------------------------------------------
+    def _maybe_advance_hw(self, p: Partition) -> None:
+        hw = p.new_hw()
+        if hw is None:
+            return
+        p.log.hw = hw
+        self.world.emit("hw.advance", self.name, topic=p.tp.topic, partition=p.tp.partition, hw=hw)
+        if p.waiting:
+            self._complete_waiting(p)
+        self._wake(self.consumer_waiters, p.tp)
+
+    # -- fetch ----------------------------------------------------------------------------------
+    def handle_fetch(self, req: FetchRequest, reply: Callable[..., None]) -> None:
+        data = self._read(req)
+        if any(d.batches or d.error is not E.NONE or d.diverging_epoch for d in data.values()) \
+                or req.max_wait_ms <= 0:
+            self.world.net.send(self.name, req.client, reply, data)
+            return
+        df = DelayedFetch(req, reply)
+        waiters = self.fetch_waiters if req.replica_id >= 0 else self.consumer_waiters
+        for tp in req.partitions:
+            waiters.setdefault(tp, []).append(df)
+        self.world.at(req.max_wait_ms, self._complete_fetch, df, self.incarnation)
+
+    def _wake(self, waiters: dict[TopicPartition, list[DelayedFetch]], tp: TopicPartition) -> None:
+        lst = waiters.pop(tp, None)
+        if lst:
+            for df in lst:
+                if not df.done:
+                    self._complete_fetch(df, self.incarnation)
+
+    def _complete_fetch(self, df: DelayedFetch, inc: int) -> None:
+        if df.done or inc != self.incarnation:
+            return
+        df.done = True
+        self.world.net.send(self.name, df.req.client, df.reply, self._read(df.req))
+
+    def _read(self, req: FetchRequest) -> dict[TopicPartition, FetchPartitionData]:
+        out: dict[TopicPartition, FetchPartitionData] = {}
+        now = self.world.now
+        budget = req.max_bytes
+        follower = req.replica_id >= 0
+        for tp, fp in req.partitions.items():
+            p = self.parts.get(tp)
+            if p is None or not p.is_leader:
+                out[tp] = FetchPartitionData(E.NOT_LEADER_OR_FOLLOWER)
+                continue
+            if fp.current_leader_epoch >= 0 and fp.current_leader_epoch != p.leader_epoch:
+                err = E.FENCED_LEADER_EPOCH if fp.current_leader_epoch < p.leader_epoch else E.UNKNOWN_LEADER_EPOCH
+                out[tp] = FetchPartitionData(err)
+                continue
+            log = p.log
+            if follower:
+                out[tp] = self._read_follower(p, req.replica_id, fp, now, budget)
+            else:
+                upper = log.hw
+                if fp.offset < log.log_start or fp.offset > log.leo:
+                    out[tp] = FetchPartitionData(E.OFFSET_OUT_OF_RANGE, upper, upper, log.log_start)
+                    continue
+                batches = log.read(fp.offset, upper, min(fp.max_bytes, budget)) if budget > 0 else []
+                out[tp] = FetchPartitionData(E.NONE, log.hw, log.hw, log.log_start, batches)
+            budget -= sum(b.size for b in out[tp].batches)
+        return out
+
+    def _read_follower(self, p: Partition, replica: int, fp: FetchPartition, now: int,
+                       budget: int) -> FetchPartitionData:
+        log = p.log
+        if self.cluster.switches["truncation"] == "leader_epoch" and fp.last_fetched_epoch >= 0:
+            epoch, end = log.end_offset_for_epoch(fp.last_fetched_epoch)
+            if epoch != fp.last_fetched_epoch or end < fp.offset:
+                return FetchPartitionData(E.NONE, log.hw, log.hw, log.log_start, diverging_epoch=(epoch, end))
+        if fp.offset < log.log_start or fp.offset > log.leo:
+            return FetchPartitionData(E.OFFSET_OUT_OF_RANGE, log.hw, log.hw, log.log_start)
+        p.update_follower(replica, fp.offset, now)
+        if p.pending_isr is None and p.can_join_isr(replica):
+            self._alter_isr(p, tuple(sorted((*p.isr, replica))))
+        self._maybe_advance_hw(p)
+        batches = log.read(fp.offset, log.leo, min(fp.max_bytes, budget)) if budget > 0 else []
+        return FetchPartitionData(E.NONE, log.hw, log.hw, log.log_start, batches)
+
+    # -- ISR changes (leader-driven, committed by the controller) --------------------------------
+    def _schedule_isr_check(self, inc: int) -> None:
+        lag = self.conf["replica.lag.time.max.ms"]
+        self.world.at(lag // 2, self._isr_check, inc)
+
+    def _isr_check(self, inc: int) -> None:
+        if inc != self.incarnation or not self.alive:
+            return
+        now = self.world.now
+        lag = self.conf["replica.lag.time.max.ms"]
+        for tp in sorted(self.parts):
+            p = self.parts[tp]
+            if not p.is_leader:
+                continue
+            if p.pending_isr is not None and now - p.pending_since < REPLICA_SOCKET_TIMEOUT_MS:
+                continue
+            out = p.out_of_sync(now, lag)
+            if out:
+                self._alter_isr(p, tuple(r for r in p.isr if r not in out))
+        self._schedule_isr_check(inc)
+
+    def _alter_isr(self, p: Partition, new_isr: tuple[int, ...]) -> None:
+        p.pending_isr = new_isr
+        p.pending_since = self.world.now
+        ctl = self.cluster.controller
+        req = AlterPartition(self.id, p.tp, p.leader_epoch, p.partition_epoch, new_isr)
+        self.world.net.send(self.name, ctl.name, ctl.handle_alter_partition, req)
+
+    def alter_partition_failed(self, tp: TopicPartition) -> None:
+        p = self.parts.get(tp)
+        if p is not None:
+            p.pending_isr = None
+
+    # -- other requests ---------------------------------------------------------------------------
+    def handle_metadata(self, client: str, reply: Callable[..., None]) -> None:
+        leaders = {tp: (r.leader, r.leader_epoch) for tp, r in self.meta.items()}
+        self.world.net.send(self.name, client, reply, dict(self.topics), leaders)
+
+    def handle_init_producer_id(self, client: str, reply: Callable[..., None]) -> None:
+        """InitProducerId for an idempotent producer: a fresh id at epoch 0.
+
+        Simplified: the broker takes the id straight from the controller's counter (Kafka
+        allocates blocks of ids to brokers through the controller).
+        """
+        pid = self.cluster.controller.allocate_producer_id()
+        self.world.net.send(self.name, client, reply, pid, 0)
+
+    def handle_offsets_for_epoch(self, client: str, tp: TopicPartition, epoch: int,
+                                 reply: Callable[..., None]) -> None:
+        """OffsetsForLeaderEpoch: (largest epoch <= ``epoch``, its end offset) on this leader."""
+        p = self.parts.get(tp)
+        if p is None or not p.is_leader:
+            self.world.net.send(self.name, client, reply, E.NOT_LEADER_OR_FOLLOWER, -1, -1)
+            return
+        e, end = p.log.end_offset_for_epoch(epoch)
+        self.world.net.send(self.name, client, reply, E.NONE, e, end)
+
+    def handle_list_offsets(self, client: str, tp: TopicPartition, which: str,
+                            reply: Callable[..., None]) -> None:
+        p = self.parts.get(tp)
+        if p is None or not p.is_leader:
+            self.world.net.send(self.name, client, reply, tp, E.NOT_LEADER_OR_FOLLOWER, -1, -1)
+            return
+        # "latest" is the high watermark for read_uncommitted consumers (the LSO for read_committed)
+        self.world.net.send(self.name, client, reply, tp, E.NONE, p.log.log_start, p.log.hw)
+
+
+class Fetcher:
+    """A follower's fetch loop against one leader (Kafka's ``ReplicaFetcherThread``)."""
+
+    def __init__(self, broker: Broker, leader: int) -> None:
+        self.broker = broker
+        self.leader = leader
+        self.partitions: set[TopicPartition] = set()
+        self.inc = broker.incarnation
+        self.running = False
+        self.attempt = 0
+
+    def kick(self) -> None:
+        if not self.running:
+            self.running = True
+            self.broker.world.at(0, self._fetch)
+
+    def _fetch(self) -> None:
+        b = self.broker
+        if self.inc != b.incarnation or not b.alive:
+            return
+        parts = {}
+        for tp in sorted(self.partitions):
+            p = b.parts.get(tp)
+            if p is None or p.leader != self.leader:
+                continue
+            parts[tp] = FetchPartition(p.log.leo, p.leader_epoch, p.log.last_epoch(),
+                                       b.conf["replica.fetch.max.bytes"])
+        if not parts:
+            self.running = False
+            return
+        leader = b.cluster.brokers[self.leader]
+        req = FetchRequest(b.id, b.name, b.conf["replica.fetch.wait.max.ms"], parts,
+                           max_bytes=b.conf.get("replica.fetch.response.max.bytes", 10485760))
+        self.attempt += 1
+        attempt = self.attempt
+        if not b.world.net.send(b.name, leader.name, leader.handle_fetch, req,
+                                lambda data: self._on_response(attempt, data)):
+            b.world.at(REPLICA_FETCH_BACKOFF_MS, self._retry, attempt)
+            return
+        b.world.at(REPLICA_SOCKET_TIMEOUT_MS + req.max_wait_ms, self._retry, attempt)
+
+    def disconnected(self) -> None:
+        """The leader's connection closed: drop the fetch in flight, retry after the backoff."""
+        self.attempt += 1
+        self.broker.world.at(REPLICA_FETCH_BACKOFF_MS, self._retry, self.attempt)
+
+    def _retry(self, attempt: int) -> None:
+        if attempt == self.attempt:  # no answer to that request: try again
+            self._fetch()
+
+    def _on_response(self, attempt: int, data: dict[TopicPartition, FetchPartitionData]) -> None:
+        b = self.broker
+        if attempt != self.attempt or self.inc != b.incarnation:
+            return
+        self.attempt += 1
+        world = b.world
+        backoff = False
+        for tp, d in data.items():
+            p = b.parts.get(tp)
+            if p is None or p.leader != self.leader or tp not in self.partitions:
+                continue
+            log = p.log
+            if d.diverging_epoch is not None:
+                self._truncate(p, d.diverging_epoch)
+                continue
+            if d.error is E.OFFSET_OUT_OF_RANGE and log.leo < d.log_start:
+                log.reset_to(d.log_start)
+                world.emit("log.truncate", b.name, topic=tp.topic, partition=tp.partition, broker=b.id,
+                           offset=log.leo, dropped=0, reason="out_of_range")
+                continue
+            if d.error is not E.NONE:
+                backoff = True
+                continue
+            appended = False
+            for batch in d.batches:
+                if batch.base_offset == log.leo:
+                    log.append(batch)
+                    appended = True
+            new_hw = min(d.hw, log.leo)
+            if new_hw > log.hw:
+                log.hw = new_hw
+            if appended:
+                world.emit("replica.leo", b.name, topic=tp.topic, partition=tp.partition, broker=b.id,
+                           leo=log.leo, hw=log.hw)
+        if backoff:
+            world.at(REPLICA_FETCH_BACKOFF_MS, self._fetch)
+        else:
+            self._fetch()
+
+    def _truncate(self, p: Partition, diverging: tuple[int, int]) -> None:
+        """Truncate to where this log diverges from the leader's (KIP-101/279, Kafka 2.7+ style)."""
+        log = p.log
+        epoch, end = diverging
+        if epoch < 0:
+            target = log.log_start
+        else:
+            my_epoch, my_end = log.end_offset_for_epoch(epoch)
+            target = min(end, my_end) if my_epoch == epoch else my_end
+            if my_epoch < 0:
+                target = log.log_start
+        target = min(target, log.leo)
+        dropped = log.truncate_to(target)
+        if target < log.hw:
+            log.hw = target
+        self.broker.world.emit("log.truncate", self.broker.name, topic=p.tp.topic, partition=p.tp.partition,
+                               broker=self.broker.id, offset=log.leo, dropped=dropped, reason="leader_epoch")
+
+
+__all__ = ["BATCH_OVERHEAD", "Broker", "Fetcher"]

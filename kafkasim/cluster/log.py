@@ -1,0 +1,217 @@
+"""A partition replica's log: record batches, offsets, leader-epoch cache (pure, no simpy).
+
+Kafka: ``UnifiedLog`` / ``LocalLog`` / ``LeaderEpochFileCache``.
+Simplified: one segment list with no files; retention works per batch (Kafka deletes
+whole segments, so real deletion is coarser); sizes are modelled, payloads optional.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+
+from kafkasim.cluster.producer_state import ProducerStateTable
+
+#: Bytes of batch header Kafka adds around the records (v2 format: 61 bytes).
+BATCH_OVERHEAD = 61
+#: Per-record overhead in the v2 format, roughly (varint lengths, attributes, deltas).
+RECORD_OVERHEAD = 8
+
+CONTROL_NONE, CONTROL_COMMIT, CONTROL_ABORT = 0, 1, 2
+
+
+@dataclass(slots=True, eq=False)
+class RecordBatch:
+    """A batch as stored in a log: offsets, epoch and producer fields, and its records.
+
+    ``origin`` and ``rec`` identify the produce() calls inside (kafkasim bookkeeping, not a
+    Kafka field): records ``rec .. rec+count-1`` of producer ``origin`` for this partition.
+    ``keys``/``values``/``headers`` are tuples, or None when a workload only models sizes.
+    """
+
+    base_offset: int
+    count: int
+    leader_epoch: int
+    size: int
+    timestamp: int
+    origin: str = ""
+    rec: int = 0
+    producer_id: int = -1
+    producer_epoch: int = -1
+    base_sequence: int = -1
+    transactional: bool = False
+    control: int = CONTROL_NONE
+    keys: tuple | None = None
+    values: tuple | None = None
+    headers: tuple | None = None
+
+    @property
+    def last_offset(self) -> int:
+        return self.base_offset + self.count - 1
+
+    @property
+    def next_offset(self) -> int:
+        return self.base_offset + self.count
+
+    @property
+    def last_sequence(self) -> int:
+        return self.base_sequence + self.count - 1 if self.base_sequence >= 0 else -1
+
+
+class PartitionLog:
+    """One replica's log of a partition: what survives a broker crash.
+
+    Offsets: ``log_start`` (first kept), ``leo`` (log end offset: next offset to assign).
+    The high watermark lives here too (each replica has its own) but is moved by the
+    replication rules in :mod:`kafkasim.cluster.partition`.
+    """
+
+    __slots__ = ("batches", "_bases", "log_start", "leo", "hw", "epochs", "producers", "size")
+
+    def __init__(self) -> None:
+        self.batches: list[RecordBatch] = []
+        self._bases: list[int] = []
+        self.log_start = 0
+        self.leo = 0
+        self.hw = 0
+        self.epochs: list[tuple[int, int]] = []  # leader-epoch cache: (epoch, start offset), ascending
+        self.producers = ProducerStateTable()
+        self.size = 0
+
+    def __repr__(self) -> str:
+        return f"PartitionLog(log_start={self.log_start}, hw={self.hw}, leo={self.leo}, batches={len(self.batches)})"
+
+    # -- appends --------------------------------------------------------------------------
+    def append(self, batch: RecordBatch) -> None:
+        """Append a batch whose base offset is the current LEO (leader or follower)."""
+        if batch.base_offset != self.leo:
+            raise ValueError(f"append at {batch.base_offset}, LEO is {self.leo}")
+        epoch = batch.leader_epoch
+        if not self.epochs or self.epochs[-1][0] < epoch:
+            self.epochs.append((epoch, batch.base_offset))
+        self.batches.append(batch)
+        self._bases.append(batch.base_offset)
+        self.leo = batch.base_offset + batch.count
+        self.size += batch.size
+        if batch.producer_id >= 0:
+            self.producers.record(batch)
+
+    def assign_epoch(self, epoch: int) -> None:
+        """A new leader records (epoch, its LEO) in its epoch cache (KIP-101)."""
+        if not self.epochs or self.epochs[-1][0] < epoch:
+            self.epochs.append((epoch, self.leo))
+
+    # -- reads ----------------------------------------------------------------------------
+    def read(self, offset: int, upper: int, max_bytes: int) -> list[RecordBatch]:
+        """Batches containing offsets in [offset, upper), at least one batch, then up to max_bytes."""
+        if offset >= upper or offset >= self.leo:
+            return []
+        i = bisect_right(self._bases, offset) - 1
+        if i < 0:
+            i = 0
+        out: list[RecordBatch] = []
+        total = 0
+        batches = self.batches
+        n = len(batches)
+        while i < n:
+            b = batches[i]
+            if b.base_offset >= upper:
+                break
+            if b.next_offset > upper:  # never hand out a batch that straddles the bound
+                break
+            if out and total + b.size > max_bytes:
+                break
+            out.append(b)
+            total += b.size
+            i += 1
+        return out
+
+    def batch_at(self, offset: int) -> RecordBatch | None:
+        i = bisect_right(self._bases, offset) - 1
+        if i >= 0 and self.batches[i].next_offset > offset:
+            return self.batches[i]
+        return None
+
+    def last_epoch(self) -> int:
+        """Latest epoch in the cache (the fetch request's lastFetchedEpoch); -1 if none."""
+        return self.epochs[-1][0] if self.epochs else -1
+
+    def epoch_start(self, epoch: int) -> int:
+        """Start offset of ``epoch`` in the cache (or the LEO if unknown)."""
+        for e, start in reversed(self.epochs):
+            if e == epoch:
+                return start
+        return self.leo
+
+    def end_offset_for_epoch(self, epoch: int) -> tuple[int, int]:
+        """OffsetsForLeaderEpoch: (largest cached epoch <= epoch, its end offset).
+
+        The end offset is the start of the next larger epoch, or the LEO for the latest one;
+        (-1, -1) when the cache has no epoch <= ``epoch``.
+        Kafka: ``LeaderEpochFileCache.endOffsetFor``.
+        """
+        found = -1
+        for idx in range(len(self.epochs) - 1, -1, -1):
+            if self.epochs[idx][0] <= epoch:
+                found = idx
+                break
+        if found < 0:
+            return (-1, -1)
+        e = self.epochs[found][0]
+        end = self.epochs[found + 1][1] if found + 1 < len(self.epochs) else self.leo
+        return (e, end)
+
+    # -- truncation and retention ---------------------------------------------------------
+    def truncate_to(self, offset: int) -> int:
+        """Drop every record at or above ``offset`` (batch-aligned down); returns records dropped."""
+        if offset >= self.leo:
+            self.epochs = [(e, s) for e, s in self.epochs if s < offset]
+            return 0
+        i = bisect_left(self._bases, offset)
+        # a batch straddling the point is dropped whole (replicas copy whole batches)
+        if i > 0 and self.batches[i - 1].next_offset > offset:
+            i -= 1
+        dropped = self.leo - (self.batches[i].base_offset if i < len(self.batches) else self.leo)
+        for b in self.batches[i:]:
+            self.size -= b.size
+        del self.batches[i:]
+        del self._bases[i:]
+        self.leo = self.batches[-1].next_offset if self.batches else self.log_start
+        self.hw = min(self.hw, self.leo)
+        # Kafka: LeaderEpochFileCache.truncateFromEnd drops epochs starting at or past the new end
+        self.epochs = [(e, s) for e, s in self.epochs if s < self.leo]
+        self.producers = ProducerStateTable.rebuild(self.batches)
+        return dropped
+
+    def delete_before(self, offset: int) -> None:
+        """Retention: drop whole batches entirely below ``offset`` (never at or past the HW)."""
+        offset = min(offset, self.hw)
+        i = 0
+        while i < len(self.batches) and self.batches[i].next_offset <= offset:
+            self.size -= self.batches[i].size
+            i += 1
+        if i:
+            del self.batches[:i]
+            del self._bases[:i]
+            self.log_start = self.batches[0].base_offset if self.batches else self.leo
+            self.epochs = _trim_epochs(self.epochs, self.log_start)
+
+    def reset_to(self, offset: int) -> None:
+        """Empty the log and start it at ``offset`` (a follower behind the leader's log start)."""
+        self.batches.clear()
+        self._bases.clear()
+        self.size = 0
+        self.log_start = self.leo = self.hw = offset
+        self.epochs = []
+        self.producers = ProducerStateTable()
+
+
+def _trim_epochs(epochs: list[tuple[int, int]], log_start: int) -> list[tuple[int, int]]:
+    """Drop epochs wholly before the log start; the earliest kept one starts at log_start."""
+    out = []
+    for i, (e, s) in enumerate(epochs):
+        nxt = epochs[i + 1][1] if i + 1 < len(epochs) else None
+        if nxt is not None and nxt <= log_start:
+            continue
+        out.append((e, max(s, log_start)))
+    return out

@@ -1,0 +1,116 @@
+"""The requests and responses that cross the simulated network (Kafka's wire protocol, pared down).
+
+Kafka: ``ProduceRequest``, ``FetchRequest``, ``ListOffsetsRequest``, ``MetadataRequest``,
+``AlterPartitionRequest``, ``BrokerHeartbeatRequest`` and the KRaft metadata records.
+Simplified: no fetch sessions, no versions, no rack ids.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafkasim.errors import KafkaError
+from kafkasim.records import TopicPartition
+
+NO_LEADER = -1
+
+
+@dataclass(slots=True, eq=False)
+class ProducerBatch:
+    """A producer's batch for one partition (client side), sent and retried as a unit.
+
+    Kafka: ``ProducerBatch`` in the ``RecordAccumulator``.
+    """
+
+    tp: TopicPartition
+    origin: str  # producer name
+    rec: int  # index of the first record in origin's stream for this partition
+    created: int  # ms, starts the delivery.timeout.ms clock
+    count: int = 0
+    size: int = 0  # bytes, with batch overhead
+    keys: list | None = None
+    values: list | None = None
+    headers: list | None = None
+    callbacks: list | None = None
+    producer_id: int = -1
+    producer_epoch: int = -1
+    base_sequence: int = -1
+    transactional: bool = False
+    attempts: int = 0
+    retry_at: int = 0  # not before (retry.backoff.ms)
+    closed: bool = False  # no more appends (full, or drained once)
+    done: bool = False
+    inflight: bool = False
+
+
+@dataclass(slots=True)
+class ProduceRequest:
+    client: str
+    acks: str  # "0" | "1" | "all"
+    timeout_ms: int
+    batches: dict[TopicPartition, ProducerBatch]
+    transactional_id: str | None = None
+
+
+@dataclass(slots=True)
+class PartitionProduceResponse:
+    error: KafkaError
+    base_offset: int = -1
+    log_start: int = -1
+
+
+@dataclass(slots=True)
+class FetchPartition:
+    offset: int
+    current_leader_epoch: int = -1
+    last_fetched_epoch: int = -1  # followers: epoch of their last batch (KIP-595 style divergence check)
+    max_bytes: int = 1048576
+
+
+@dataclass(slots=True)
+class FetchRequest:
+    replica_id: int  # -1 for consumers
+    client: str
+    max_wait_ms: int
+    partitions: dict[TopicPartition, FetchPartition]
+    max_bytes: int = 52428800
+    isolation_level: str = "read_uncommitted"
+
+
+@dataclass(slots=True)
+class FetchPartitionData:
+    error: KafkaError
+    hw: int = -1
+    lso: int = -1
+    log_start: int = -1
+    batches: list[Any] = field(default_factory=list)
+    diverging_epoch: tuple[int, int] | None = None  # (epoch, end offset) on the leader
+
+
+@dataclass(slots=True)
+class PartitionRecord:
+    """The controller's state of one partition (KRaft ``PartitionRecord``/``PartitionChangeRecord``)."""
+
+    tp: TopicPartition
+    replicas: tuple[int, ...]
+    isr: tuple[int, ...]
+    leader: int
+    leader_epoch: int
+    partition_epoch: int
+
+
+@dataclass(slots=True)
+class TopicRecord:
+    name: str
+    partitions: int
+    config: dict[str, Any]
+
+
+@dataclass(slots=True)
+class AlterPartition:
+    broker: int
+    tp: TopicPartition
+    leader_epoch: int
+    partition_epoch: int
+    new_isr: tuple[int, ...]

@@ -1,0 +1,352 @@
+"""Load and validate a scenario file into a frozen :class:`~kafkasim.scenario.model.Scenario`.
+
+Scenario files are data: read by the strict YAML loader, never evaluated. Every problem
+is one :class:`~kafkasim.errors.ScenarioError`, ``file:line:col: path: problem``, with
+"did you mean" for misspelt keys and the check Kafka itself would make.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from pathlib import Path as FsPath
+from typing import Any
+
+from kafkasim import config
+from kafkasim.errors import ConfigError, ScenarioError
+from kafkasim.scenario import yamlsafe
+from kafkasim.scenario.model import (
+    ConsumerSpec,
+    Expectation,
+    Fault,
+    KeySpec,
+    Latency,
+    ProducerSpec,
+    Scenario,
+    TopicSpec,
+    Workload,
+)
+
+Path = tuple[str | int, ...]
+REQUIRED = object()
+FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop")
+OPS = ("==", "!=", "<=", ">=", "<", ">")
+_TERM = r"(?:[A-Za-z_][\w.]*|\d+(?:\.\d+)?)"
+_EXPECT_RE = re.compile(rf"^\s*(==|!=|<=|>=|<|>)?\s*(-?{_TERM}(?:\s*[-+]\s*{_TERM})*)\s*$")
+
+
+class Reader:
+    """Typed access to the loaded YAML with located errors."""
+
+    def __init__(self, file: str, root: Any) -> None:
+        self.file = file
+        self.root = root
+
+    def error(self, path: Path, problem: str, *, key: bool = False) -> ScenarioError:
+        return yamlsafe.scenario_error(problem, self.file, self.root, path, key=key)
+
+    def mapping(self, value: Any, path: Path, fields: dict[str, str]) -> dict[str, Any]:
+        """Check ``value`` is a mapping whose keys are all in ``fields`` (name -> what it is)."""
+        if not isinstance(value, dict):
+            raise self.error(path, f"expected a mapping with {_names(fields)}, got {_got(value)}")
+        for k in value:
+            if k not in fields:
+                raise self.error((*path, k), f"unknown key '{k}'{yamlsafe.suggest(k, fields)}; "
+                                 f"expected one of {_names(fields)}", key=True)
+        return value
+
+    def get(self, m: dict[str, Any], path: Path, name: str, kind: type | tuple[type, ...],
+            default: Any = REQUIRED, *, minimum: float | None = None,
+            choices: tuple[str, ...] | None = None) -> Any:
+        if name not in m:
+            if default is REQUIRED:
+                raise self.error(path, f"missing required key '{name}'")
+            return default
+        v = m[name]
+        p = (*path, name)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        ok = isinstance(v, kinds) and not (isinstance(v, bool) and bool not in kinds)
+        if float in kinds and isinstance(v, int) and not isinstance(v, bool):
+            ok = True
+        if not ok:
+            raise self.error(p, f"expected {_kind(kinds)}, got {_got(v)}")
+        if minimum is not None and v < minimum:
+            raise self.error(p, f"must be >= {minimum:g}, got {v}")
+        if choices is not None and v not in choices:
+            raise self.error(p, f"expected one of {', '.join(choices)}, got {v!r}{yamlsafe.suggest(str(v), choices)}")
+        return v
+
+    def conf(self, role: str, value: Any, path: Path,
+             resolver: Callable[[Any, str], dict[str, Any]] | None = None) -> dict[str, Any]:
+        """Resolve a Kafka config block against the registry, locating any ConfigError."""
+        if value is None:
+            value = {}
+        prefix = yamlsafe.format_path(path)
+        try:
+            return dict(resolver(value, prefix) if resolver else config.resolve(role, value, prefix))
+        except ConfigError as exc:
+            raise self._located(exc, value, path, prefix) from None
+
+    def _located(self, exc: ConfigError, value: Any, path: Path, prefix: str) -> ScenarioError:
+        key = exc.path[len(prefix) + 1:] if exc.path.startswith(prefix + ".") else ""
+        if key and isinstance(value, dict) and key in value:
+            return self.error((*path, key), exc.problem)
+        return self.error(path, f"{key + ': ' if key else ''}{exc.problem}")
+
+
+def load(path: str | FsPath) -> Scenario:
+    """Read, parse and validate a scenario file."""
+    file = str(path)
+    data = yamlsafe.load_file(path)
+    text = FsPath(path).read_bytes()
+    return validate(data, file, hashlib.sha256(text).hexdigest()[:16])
+
+
+def loads(text: str, file: str = "<scenario>") -> Scenario:
+    data = yamlsafe.load(text, file)
+    return validate(data, file, hashlib.sha256(text.encode()).hexdigest()[:16])
+
+
+TOP = {
+    "name": "the scenario's name", "description": "what it teaches", "seed": "default seed",
+    "duration_ms": "simulated run time", "cluster": "brokers and their config", "topics": "topics to create",
+    "producers": "producer workloads", "consumers": "standalone consumers", "faults": "the fault schedule",
+    "expect": "what Kafka guarantees here, checked on every run",
+}
+
+
+def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
+    r = Reader(file, data)
+    top = r.mapping(data, (), TOP)
+    name = r.get(top, (), "name", str, FsPath(file).stem)
+    description = r.get(top, (), "description", str, "")
+    seed = r.get(top, (), "seed", int, 0, minimum=0)
+    duration = r.get(top, (), "duration_ms", int, minimum=1)
+
+    cl = r.mapping(r.get(top, (), "cluster", dict), ("cluster",),
+                   {"brokers": "number of brokers", "config": "broker config", "switches": "kafkasim version switches",
+                    "network": "network latency"})
+    brokers = r.get(cl, ("cluster",), "brokers", int, minimum=1)
+    bconf = r.conf("broker", cl.get("config"), ("cluster", "config"),
+                   lambda v, p: config.check_broker(config.resolve("broker", v, p), p))
+    switches = r.conf("kafkasim", cl.get("switches"), ("cluster", "switches"))
+    latency = Latency()
+    if "network" in cl:
+        net = r.mapping(cl["network"], ("cluster", "network"), {"latency_ms": "one-way latency {min, max}"})
+        lat = r.mapping(r.get(net, ("cluster", "network"), "latency_ms", dict), ("cluster", "network", "latency_ms"),
+                        {"min": "ms", "max": "ms"})
+        lo = r.get(lat, ("cluster", "network", "latency_ms"), "min", int, 1, minimum=0)
+        hi = r.get(lat, ("cluster", "network", "latency_ms"), "max", int, lo, minimum=lo)
+        latency = Latency(lo, hi)
+
+    topics = _topics(r, top, brokers, bconf)
+    topic_names = {t.name: t for t in topics}
+    producers = _producers(r, top, topic_names, bconf)
+    consumers = _consumers(r, top, topic_names, bconf)
+    nodes = {f"broker-{i}" for i in range(1, brokers + 1)} | {"controller"}
+    for kind, items in (("producers", producers), ("consumers", consumers)):
+        for i, item in enumerate(items):
+            if item.name in nodes:
+                raise r.error((kind, i, "name"), f"name '{item.name}' is already used by another node")
+            nodes.add(item.name)
+    faults = _faults(r, top, nodes, duration)
+    expect = _expect(r, top)
+    return Scenario(name, file, description, seed, duration, brokers, bconf, switches, latency, topics,
+                    producers, consumers, faults, expect, source_hash)
+
+
+def _topics(r: Reader, top: dict, brokers: int, bconf: dict) -> tuple[TopicSpec, ...]:
+    items = r.get(top, (), "topics", list)
+    out = []
+    seen: set[str] = set()
+    for i, t in enumerate(items):
+        p = ("topics", i)
+        t = r.mapping(t, p, {"name": "topic name", "partitions": "partition count",
+                             "replication_factor": "copies of each partition", "config": "topic config"})
+        name = r.get(t, p, "name", str)
+        if not re.fullmatch(r"[A-Za-z0-9._-]{1,249}", name) or name in (".", ".."):
+            raise r.error((*p, "name"), f"'{name}' is not a legal topic name (Kafka allows 1-249 of [a-zA-Z0-9._-])")
+        if name in seen:
+            raise r.error((*p, "name"), f"topic '{name}' is defined twice")
+        seen.add(name)
+        parts = r.get(t, p, "partitions", int, bconf["num.partitions"], minimum=1)
+        rf = r.get(t, p, "replication_factor", int, bconf["default.replication.factor"], minimum=1)
+        if rf > brokers:
+            raise r.error((*p, "replication_factor"), f"{rf} is larger than the number of brokers ({brokers}); "
+                          "Kafka rejects the topic with INVALID_REPLICATION_FACTOR")
+        tconf = r.conf("topic", t.get("config"), (*p, "config"), lambda v, pp: config.topic_config(bconf, v, pp))
+        out.append(TopicSpec(name, parts, rf, tconf))
+    return tuple(out)
+
+
+def _topic_ref(r: Reader, m: dict, path: Path, topics: dict[str, TopicSpec]) -> str:
+    name = r.get(m, path, "topic", str)
+    if name not in topics:
+        raise r.error((*path, "topic"), f"unknown topic '{name}'{yamlsafe.suggest(name, topics)}; "
+                      f"defined topics: {', '.join(sorted(topics)) or 'none'}")
+    return name
+
+
+def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) -> tuple[ProducerSpec, ...]:
+    out = []
+    for i, item in enumerate(r.get(top, (), "producers", list, [])):
+        p = ("producers", i)
+        m = r.mapping(item, p, {"name": "node name", "config": "producer config", "workload": "what it sends"})
+        name = r.get(m, p, "name", str, f"producer-{i + 1}")
+        conf = r.conf("producer", m.get("config"), (*p, "config"),
+                      lambda v, pp: config.check_producer(config.resolve("producer", v, pp), pp, broker=bconf))
+        wp = (*p, "workload")
+        w = r.mapping(r.get(m, p, "workload", dict), wp, {
+            "topic": "topic to send to", "count": "records to send", "rate_per_s": "records per second",
+            "start_ms": "when to start", "key": "record keys (omit for null keys)", "value_size": "bytes per value",
+            "partition": "explicit partition"})
+        topic = _topic_ref(r, w, wp, topics)
+        count = r.get(w, wp, "count", int, minimum=0)
+        rate = r.get(w, wp, "rate_per_s", float, 1000.0)
+        if rate <= 0:
+            raise r.error((*wp, "rate_per_s"), f"must be > 0, got {rate}")
+        start = r.get(w, wp, "start_ms", int, 0, minimum=0)
+        value_size = r.get(w, wp, "value_size", int, 100, minimum=0)
+        partition = r.get(w, wp, "partition", int, -1, minimum=-1)
+        if partition >= topics[topic].partitions:
+            raise r.error((*wp, "partition"), f"topic '{topic}' has {topics[topic].partitions} partitions, "
+                          f"so partition {partition} does not exist")
+        key = None
+        if "key" in w and w["key"] is not None:
+            kp = (*wp, "key")
+            km = r.mapping(w["key"], kp, {"pattern": "format with {n}", "cardinality": "distinct keys",
+                                          "choice": "cycle or random"})
+            pattern = r.get(km, kp, "pattern", str, "key-{n}")
+            if "{n}" not in pattern:
+                raise r.error((*kp, "pattern"), f"'{pattern}' must contain {{n}} (the key number)")
+            key = KeySpec(pattern, r.get(km, kp, "cardinality", int, 1, minimum=1),
+                          r.get(km, kp, "choice", str, "cycle", choices=("cycle", "random")))
+        out.append(ProducerSpec(name, conf, Workload(topic, count, float(rate), start, key, value_size, partition)))
+    return tuple(out)
+
+
+def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) -> tuple[ConsumerSpec, ...]:
+    out = []
+    for i, item in enumerate(r.get(top, (), "consumers", list, [])):
+        p = ("consumers", i)
+        m = r.mapping(item, p, {"name": "node name", "config": "consumer config", "topics": "topics to read",
+                                "start_ms": "when to start", "processing_ms": "time to process one record"})
+        name = r.get(m, p, "name", str, f"consumer-{i + 1}")
+        conf = r.conf("consumer", m.get("config"), (*p, "config"),
+                      lambda v, pp: config.check_consumer(config.resolve("consumer", v, pp), bconf, pp))
+        names = r.get(m, p, "topics", list)
+        if not names:
+            raise r.error((*p, "topics"), "expected at least one topic")
+        for j, t in enumerate(names):
+            if not isinstance(t, str):
+                raise r.error((*p, "topics", j), f"expected a topic name, got {_got(t)}")
+            if t not in topics:
+                raise r.error((*p, "topics", j), f"unknown topic '{t}'{yamlsafe.suggest(t, topics)}")
+        out.append(ConsumerSpec(name, conf, tuple(names), r.get(m, p, "start_ms", int, 0, minimum=0),
+                                r.get(m, p, "processing_ms", int, 0, minimum=0)))
+    return tuple(out)
+
+
+def _faults(r: Reader, top: dict, nodes: set[str], duration: int) -> tuple[Fault, ...]:
+    out = []
+    for i, item in enumerate(r.get(top, (), "faults", list, [])):
+        p = ("faults", i)
+        m = r.mapping(item, p, {
+            "at_ms": "when", "action": f"one of {', '.join(FAULT_ACTIONS)}", "target": "node to crash/restart",
+            "from": "link source node", "to": "link destination node(s)", "both": "both directions (default true)",
+            "count": "messages to drop", "extra_ms": "added latency"})
+        at = r.get(m, p, "at_ms", int, minimum=0)
+        if at > duration:
+            raise r.error((*p, "at_ms"), f"{at} is after the end of the run (duration_ms {duration})")
+        action = r.get(m, p, "action", str, choices=FAULT_ACTIONS)
+
+        def node(key: str, m: dict = m, p: Path = p) -> str:
+            v = r.get(m, p, key, str)
+            if v not in nodes:
+                raise r.error((*p, key), f"unknown node '{v}'{yamlsafe.suggest(v, nodes)}; nodes: {', '.join(sorted(nodes))}")
+            return v
+
+        if action in ("crash", "restart"):
+            target = node("target")
+            if not target.startswith("broker-"):
+                raise r.error((*p, "target"), f"{action} of '{target}': only brokers can {action} in this version")
+            out.append(Fault(at, action, target))
+            continue
+        src = node("from")
+        to = m.get("to")
+        peers = [to] if isinstance(to, str) else to
+        if not isinstance(peers, list) or not peers:
+            raise r.error((*p, "to"), f"expected a node name or a list of node names, got {_got(to)}")
+        for j, peer in enumerate(peers):
+            if peer not in nodes or peer == src:
+                raise r.error((*p, "to") if isinstance(to, str) else (*p, "to", j),
+                              f"'{peer}' is not another node{yamlsafe.suggest(str(peer), nodes)}")
+        both = r.get(m, p, "both", bool, action != "drop")
+        count = r.get(m, p, "count", int, 1, minimum=1)
+        extra = r.get(m, p, "extra_ms", int, 0, minimum=0)
+        if action == "slow" and "extra_ms" not in m:
+            raise r.error(p, "missing required key 'extra_ms' for a slow link")
+        out.append(Fault(at, action, src, tuple(peers), both, count, extra))
+    return tuple(sorted(out, key=lambda f: f.at_ms))
+
+
+def _expect(r: Reader, top: dict) -> tuple[Expectation, ...]:
+    if "expect" not in top:
+        return ()
+    from kafkasim.check.expect import KNOWN_STATS
+
+    m = r.get(top, (), "expect", dict)
+    out = []
+    for stat, v in m.items():
+        p = ("expect", stat)
+        base = stat.split(".")[0]
+        if base not in KNOWN_STATS:
+            raise r.error(p, f"unknown result '{stat}'{yamlsafe.suggest(stat, KNOWN_STATS)}; "
+                          f"expected one of {', '.join(sorted(KNOWN_STATS))}", key=True)
+        mark = yamlsafe.where(m, stat)
+        if isinstance(v, bool) or not isinstance(v, (int, float, str)):
+            raise r.error(p, f"expected a number or a comparison like \">0\" or \"== sent\", got {_got(v)}")
+        if isinstance(v, (int, float)):
+            out.append(Expectation(stat, "==", v, f"== {v}", mark.line if mark else None))
+            continue
+        mm = _EXPECT_RE.match(v)
+        if not mm:
+            raise r.error(p, f"expected a comparison like \">0\", \"<=5000\" or \"== acknowledged\", got {v!r}")
+        op, operand = mm.group(1) or "==", mm.group(2)
+        value: int | float | str
+        if re.fullmatch(r"-?\d+", operand):
+            value = int(operand)
+        elif re.fullmatch(r"-?\d+\.\d+", operand):
+            value = float(operand)
+        else:
+            for term in re.findall(r"[A-Za-z_][\w.]*", operand):
+                if term.split(".")[0] not in KNOWN_STATS:
+                    raise r.error(p, f"unknown result '{term}'{yamlsafe.suggest(term, KNOWN_STATS)}")
+            value = " ".join(operand.split())
+        out.append(Expectation(stat, op, value, f"{op} {operand}", mark.line if mark else None))
+    return tuple(out)
+
+
+def _names(fields: dict[str, str]) -> str:
+    return ", ".join(f"'{k}'" for k in fields)
+
+
+def _kind(kinds: tuple[type, ...]) -> str:
+    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list",
+             dict: "a mapping"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+def _got(v: Any) -> str:
+    if v is None:
+        return "nothing (null)"
+    if isinstance(v, bool):
+        return f"{str(v).lower()}"
+    if isinstance(v, str):
+        return f"the string {v!r}"
+    if isinstance(v, dict):
+        return "a mapping"
+    if isinstance(v, list):
+        return "a list"
+    return repr(v)

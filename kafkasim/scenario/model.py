@@ -1,0 +1,104 @@
+"""A validated scenario: frozen plain data, built only by :mod:`kafkasim.scenario.load`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication_factor: int
+    config: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class KeySpec:
+    """Record keys of a workload: ``pattern`` formatted with ``n`` in [0, cardinality)."""
+
+    pattern: str = "key-{n}"
+    cardinality: int = 1
+    choice: str = "cycle"  # cycle | random
+
+
+@dataclass(frozen=True)
+class Workload:
+    """What a producer sends: ``count`` records at ``rate_per_s`` from ``start_ms``."""
+
+    topic: str
+    count: int
+    rate_per_s: float
+    start_ms: int = 0
+    key: KeySpec | None = None
+    value_size: int = 100
+    partition: int = -1
+
+
+@dataclass(frozen=True)
+class ProducerSpec:
+    name: str
+    config: dict[str, Any]
+    workload: Workload
+
+
+@dataclass(frozen=True)
+class ConsumerSpec:
+    """A standalone consumer (``assign``) reading every partition of ``topics``."""
+
+    name: str
+    config: dict[str, Any]
+    topics: tuple[str, ...]
+    start_ms: int = 0
+    processing_ms: int = 0  # per record
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One scheduled fault: ``action`` on ``target`` (or the link ``source`` -> ``peers``)."""
+
+    at_ms: int
+    action: str  # crash | restart | cut | heal | slow | drop
+    target: str = ""
+    peers: tuple[str, ...] = ()
+    both: bool = True
+    count: int = 1
+    extra_ms: int = 0
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """``stat OP value`` checked against the result (value: a number or another stat)."""
+
+    stat: str
+    op: str
+    value: int | float | str
+    text: str
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class Latency:
+    min: int = 1
+    max: int = 1
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    file: str
+    description: str
+    seed: int
+    duration_ms: int
+    brokers: int
+    broker_config: dict[str, Any]
+    switches: dict[str, Any]
+    latency: Latency
+    topics: tuple[TopicSpec, ...]
+    producers: tuple[ProducerSpec, ...] = ()
+    consumers: tuple[ConsumerSpec, ...] = ()
+    faults: tuple[Fault, ...] = ()
+    expect: tuple[Expectation, ...] = ()
+    source_hash: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)

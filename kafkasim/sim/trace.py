@@ -1,0 +1,192 @@
+"""The trace: one ordered, typed history of everything the model did.
+
+History is the interface (Jepsen): checkers, reports and plots read only the trace, so a
+saved ``trace.jsonl`` gives the same verdicts and pictures as the run that wrote it.
+The file is JSON Lines: a header line, then one event per line with ``t`` (simulated ms),
+``seq`` (global order), ``kind`` (dotted lowercase), ``node`` and Kafka-named fields.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, NamedTuple
+
+SCHEMA_VERSION = 1
+
+
+class TraceEvent(NamedTuple):
+    """One event: time (ms), global sequence number, kind, emitting node, fields."""
+
+    t: int
+    seq: int
+    kind: str
+    node: str
+    data: dict[str, Any]
+
+    def __getattr__(self, name: str) -> Any:  # ev.topic, ev.offset ... read the fields
+        try:
+            return self.data[name]
+        except KeyError:
+            raise AttributeError(name) from None
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self.data.get(name, default)
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {"t": self.t, "seq": self.seq, "kind": self.kind, "node": self.node, **self.data},
+            sort_keys=True, separators=(",", ":"),
+        )
+
+
+# The vocabulary: kind -> what it records. Every emitted kind must be listed here; the
+# reference page docs/reference/trace.md is generated from this table.
+KINDS: dict[str, str] = {
+    # faults and lifecycle
+    "broker.crash": "A broker process died: in-flight requests and in-memory state are gone; its log survives.",
+    "broker.restart": "A crashed broker started again; it recovers its log and rejoins as a follower.",
+    "broker.fenced": "The controller fenced a broker whose heartbeats stopped (broker.session.timeout.ms).",
+    "broker.unfenced": "The controller accepted a broker back (heartbeats resumed).",
+    "net.cut": "A link was cut (one direction, or both).",
+    "net.heal": "A cut link was healed.",
+    "net.slow": "A link got extra delay (extra_ms; 0 restores it).",
+    "net.drop": "The next `count` messages on a link will be lost (e.g. produce responses).",
+    "client.crash": "A client process (producer or consumer) died.",
+    "client.restart": "A crashed client process started again.",
+    # controller / partition state
+    "partition.created": "A partition and its replica assignment (replicas in preference order).",
+    "leader.elected": "The controller elected a leader (leader, leader_epoch, isr, election: clean|unclean|preferred).",
+    "partition.offline": "No eligible replica: the partition has no leader until one returns.",
+    "isr.change": "The ISR of a partition changed (isr, reason: shrink|expand|fenced|election).",
+    # log and replication
+    "log.append": "The leader appended a batch (offset = base offset, count, leader_epoch, producer/rec identify the produce calls).",
+    "log.truncate": "A replica truncated its log to `offset` (reason: leader_epoch|high_watermark|unclean).",
+    "replica.leo": "A follower's log end offset after a fetch (leo).",
+    "hw.advance": "The leader's high watermark moved to `hw`.",
+    "log.retention": "Retention deleted segments: the log start offset moved to `log_start`.",
+    "log.final": "End of run: the leader's log (batches as [offset, count, producer, rec]) and its HW.",
+    # producer
+    "produce.send": "A producer sent a batch in a ProduceRequest (attempt counts retries).",
+    "produce.ack": "The producer received a successful response for a batch (offset = base offset; -1 for acks=0).",
+    "produce.error": "A batch attempt failed with `error`; `retry` says whether it will be retried.",
+    "produce.fail": "The producer gave up on records (final delivery report with `error`).",
+    "produce.unsent": "End of run: records still in the producer's accumulator, never sent.",
+    "producer.init": "A producer got its producer id and epoch (idempotence / transactions).",
+    # consumer
+    "consume": "A consumer returned records to the application (offset = first offset, count).",
+    "consumer.seek": "A consumer's position moved without reading (reset: earliest|latest, or seek).",
+    "consumer.assign": "A standalone consumer was assigned partitions.",
+    # run
+    "run.end": "The run finished at `t`.",
+}
+
+
+@dataclass
+class Trace:
+    """An append-only, in-memory list of events, writable as JSON Lines.
+
+    The header carries the schema version, kafkasim's version, the seed and the scenario's hash.
+    """
+
+    seed: int = 0
+    scenario: str = ""
+    scenario_hash: str = ""
+    events: list[TraceEvent] = field(default_factory=list)
+    strict: bool = True
+
+    def append(self, t: int, kind: str, node: str, data: dict[str, Any]) -> None:
+        if self.strict and kind not in KINDS:
+            raise ValueError(f"trace kind {kind!r} is not in the vocabulary")
+        self.events.append(TraceEvent(t, len(self.events), kind, node, data))
+
+    def __iter__(self) -> Iterator[TraceEvent]:
+        return iter(self.events)
+
+    def __len__(self) -> int:
+        return len(self.events)
+
+    def of(self, *kinds: str) -> list[TraceEvent]:
+        """Events of the given kinds, in order."""
+        wanted = set(kinds)
+        return [e for e in self.events if e.kind in wanted]
+
+    def header(self) -> dict[str, Any]:
+        from kafkasim._version import __version__
+
+        return {
+            "kafkasim_version": __version__,
+            "scenario": self.scenario,
+            "scenario_hash": self.scenario_hash,
+            "schema_version": SCHEMA_VERSION,
+            "seed": self.seed,
+            "type": "kafkasim-trace",
+        }
+
+    def dumps(self) -> str:
+        buf = io.StringIO()
+        self.write(buf)
+        return buf.getvalue()
+
+    def write(self, out: io.TextIOBase | Any) -> None:
+        out.write(json.dumps(self.header(), sort_keys=True, separators=(",", ":")) + "\n")
+        for ev in self.events:
+            out.write(ev.to_json() + "\n")
+
+    def save(self, path: str | Path) -> None:
+        with open(path, "w", encoding="utf-8", newline="\n") as fh:
+            self.write(fh)
+
+    @classmethod
+    def loads(cls, text: str, source: str = "<trace>") -> Trace:
+        return cls.from_lines(text.splitlines(), source)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Trace:
+        with open(path, encoding="utf-8") as fh:
+            return cls.from_lines(fh, str(path))
+
+    @classmethod
+    def from_lines(cls, lines: Iterable[str], source: str) -> Trace:
+        """Parse a JSON Lines trace; raises ``TraceFormatError`` naming the line on bad input."""
+        it = iter(lines)
+        try:
+            first = next(it)
+        except StopIteration:
+            raise TraceFormatError(f"{source}: empty file, expected a kafkasim trace") from None
+        header = _parse(first, source, 1)
+        if header.get("type") != "kafkasim-trace":
+            raise TraceFormatError(f"{source}:1: not a kafkasim trace (no kafkasim-trace header)")
+        if header.get("schema_version") != SCHEMA_VERSION:
+            raise TraceFormatError(
+                f"{source}:1: schema_version {header.get('schema_version')!r}, this kafkasim reads {SCHEMA_VERSION}"
+            )
+        trace = cls(seed=header.get("seed", 0), scenario=header.get("scenario", ""),
+                    scenario_hash=header.get("scenario_hash", ""), strict=False)
+        for lineno, line in enumerate(it, start=2):
+            if not line.strip():
+                continue
+            obj = _parse(line, source, lineno)
+            try:
+                t, seq, kind, node = obj.pop("t"), obj.pop("seq"), obj.pop("kind"), obj.pop("node")
+            except KeyError as exc:
+                raise TraceFormatError(f"{source}:{lineno}: event without {exc.args[0]!r}") from None
+            trace.events.append(TraceEvent(t, seq, kind, node, obj))
+        return trace
+
+
+class TraceFormatError(ValueError):
+    """A file that is not a readable kafkasim trace."""
+
+
+def _parse(line: str, source: str, lineno: int) -> dict[str, Any]:
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise TraceFormatError(f"{source}:{lineno}: not JSON ({exc.msg})") from None
+    if not isinstance(obj, dict):
+        raise TraceFormatError(f"{source}:{lineno}: expected a JSON object")
+    return obj

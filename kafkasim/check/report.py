@@ -52,8 +52,7 @@ def render(result: dict[str, Any]) -> str:
     c = result["stats"]["cluster"]
     lines = [f"scenario {result['scenario']}  (seed {result['seed']}, {result['duration_ms'] / 1000:g} s simulated)"]
     if result.get("description"):
-        first = result["description"].strip().splitlines()[0]
-        lines.append(f"  {first}")
+        lines.extend(f"  {line}".rstrip() for line in result["description"].strip().splitlines())
     lines.append("")
     lines.append("delivery")
     rows = [

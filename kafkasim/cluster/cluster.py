@@ -51,6 +51,7 @@ class Cluster:
             self.brokers[i] = Broker(self, i)
             self.controller.register(i)
         self.topic_configs: dict[str, dict[str, Any]] = {}
+        self.started = False
 
     def create_topic(self, name: str, partitions: int, replication_factor: int,
                      config: dict[str, Any], assignment: list[tuple[int, ...]] | None = None) -> None:
@@ -59,8 +60,23 @@ class Cluster:
         self.topic_configs[name] = config
         self.controller.create_topic(name, assignment, config)
 
+    def topic(self, name: str, partitions: int = 1, replication_factor: int = 1,
+              config: dict[str, Any] | None = None) -> None:
+        """Create a topic, its config validated by the registry under the brokers' defaults."""
+        from kafkasim.config import topic_config
+
+        self.create_topic(name, partitions, replication_factor, dict(topic_config(self.broker_conf, config,
+                                                                                   f"topics.{name}.config")))
+
+    def run(self, until_ms: int) -> None:
+        """Run the simulation until ``until_ms`` (simulated milliseconds since the start)."""
+        if not self.started:
+            self.start()
+        self.world.run(until_ms)
+
     def start(self) -> None:
         """Bootstrap: every broker learns the initial metadata, then heartbeats begin."""
+        self.started = True
         records = self.controller.records_since(0)
         for b in self.brokers.values():
             b.apply_metadata(records)

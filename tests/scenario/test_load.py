@@ -1,0 +1,103 @@
+"""Bad scenario files: exit code 2 and one located line `file:line:col: path: problem`, never a
+traceback, never a silently wrong run."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kafkasim.cli import main
+
+GOOD = """\
+name: good
+duration_ms: 10000
+cluster:
+  brokers: 3
+topics:
+  - name: orders
+    partitions: 3
+    replication_factor: 3
+producers:
+  - name: p1
+    config: {acks: all}
+    workload: {topic: orders, count: 10, rate_per_s: 10}
+consumers:
+  - name: c1
+    topics: [orders]
+faults:
+  - {at_ms: 1000, action: crash, target: broker-1}
+expect:
+  lost_acknowledged: 0
+"""
+
+# (name, text replacement (old, new), expected line, fragment of the message)
+CASES = [
+    ("unknown-key-did-you-mean", ("  brokers: 3", "  broker: 3"), 4, "unknown key 'broker' (did you mean 'brokers'?)"),
+    ("unknown-config-key", ("{acks: all}", "{ack: all}"), 11, "did you mean 'acks'"),
+    ("wrong-type", ("partitions: 3", "partitions: three"), 7, "expected an integer, got the string 'three'"),
+    ("negative-count", ("count: 10", "count: -5"), 12, "must be >= 0"),
+    ("unknown-topic", ("{topic: orders, count", "{topic: order, count"), 12, "unknown topic 'order'"),
+    ("rf-above-brokers", ("replication_factor: 3", "replication_factor: 4"), 8,
+     "larger than the number of brokers (3)"),
+    ("duplicate-key", ("  partitions: 3\n", "  partitions: 3\n    partitions: 4\n"), 8, "duplicate key 'partitions'"),
+    ("off-is-not-false", ("{acks: all}", "{acks: all, enable.idempotence: off}"), 11, "'off'"),
+    ("bad-acks", ("{acks: all}", "{acks: 2}"), 11, "acks"),
+    ("unknown-fault-target", ("target: broker-1", "target: broker-9"), 17, "unknown node 'broker-9'"),
+    ("bad-expect", ("lost_acknowledged: 0", "lost_acknowleged: 0"), 19, "did you mean 'lost_acknowledged'"),
+    ("idempotence-explicit-conflict", ("{acks: all}", "{acks: \"1\", enable.idempotence: true}"), 11,
+     "idempotent producer needs acks=all"),
+    ("session-timeout-below-broker-min", ("topics: [orders]", "topics: [orders]\n    config: {group.id: g, session.timeout.ms: 2000, heartbeat.interval.ms: 500}"),
+     16, "group.min.session.timeout.ms"),
+    ("fault-after-end", ("at_ms: 1000", "at_ms: 99999"), 17, "after the end of the run"),
+]
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    p = tmp_path / f"{name}.yaml"
+    p.write_text(text)
+    return p
+
+
+def test_good_scenario_runs(tmp_path: Path, capsys) -> None:
+    assert main(["run", str(_write(tmp_path, "good", GOOD))]) == 0
+
+
+@pytest.mark.parametrize("name,edit,line,fragment", CASES, ids=[c[0] for c in CASES])
+def test_bad_scenario_is_one_located_line(tmp_path: Path, capsys, name, edit, line, fragment) -> None:
+    old, new = edit
+    assert old in GOOD
+    path = _write(tmp_path, name, GOOD.replace(old, new, 1))
+    code = main(["run", str(path)])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    m = re.match(rf"kafkasim: {re.escape(str(path))}:(\d+):(\d+): ", lines[0])
+    assert m, lines[0]
+    assert int(m.group(1)) == line, lines[0]
+    assert fragment in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("content", [b"", b"\x00\x01\x02binary", b"- just\n- a list\n", b"key: [unclosed\n",
+                                     b"!!python/object:os.system 'echo hi'\n"])
+def test_unreadable_files_exit_2(tmp_path: Path, capsys, content: bytes) -> None:
+    p = tmp_path / "x.yaml"
+    p.write_bytes(content)
+    assert main(["run", str(p)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"kafkasim: {p}") and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_huge_file_rejected(tmp_path: Path, capsys) -> None:
+    p = tmp_path / "big.yaml"
+    p.write_text("name: x\n" + "#" * (10 * 1024 * 1024) + "\n")
+    assert main(["run", str(p)]) == 2
+    assert "1 MiB" in capsys.readouterr().err
+
+
+def test_missing_file(tmp_path: Path, capsys) -> None:
+    assert main(["run", str(tmp_path / "nope.yaml")]) == 2
+    assert "nope.yaml" in capsys.readouterr().err

@@ -115,14 +115,23 @@ class Broker:
 
     # -- metadata from the controller -------------------------------------------------------
     def apply_metadata(self, records: list[tuple[int, Any]]) -> None:
-        """Apply metadata-log records from the controller, in order, skipping ones already seen."""
-        for offset, rec in records:
-            if offset < self.metadata_offset:
-                continue
-            self.metadata_offset = offset + 1
+        """Apply metadata-log records from the controller, in order, skipping ones already seen.
+
+        A catch-up of many records (a restarted broker) applies only each partition's latest
+        state, as a broker loading a metadata snapshot does.
+        """
+        fresh = [(o, r) for o, r in records if o >= self.metadata_offset]
+        if not fresh:
+            return
+        self.metadata_offset = fresh[-1][0] + 1
+        latest: dict[TopicPartition, int] = {}
+        for i, (_o, rec) in enumerate(fresh):
+            if isinstance(rec, PartitionRecord):
+                latest[rec.tp] = i
+        for i, (_o, rec) in enumerate(fresh):
             if isinstance(rec, TopicRecord):
                 self.topics[rec.name] = rec
-            elif isinstance(rec, PartitionRecord):
+            elif isinstance(rec, PartitionRecord) and latest[rec.tp] == i:
                 self.meta[rec.tp] = rec
                 self._apply_partition(rec)
 
@@ -188,7 +197,9 @@ class Broker:
                 ctx.results[tp] = res
                 continue
             p, required, base = res
-            if req.acks != "all" or p.log.hw >= required:
+            if req.acks != "all":
+                ctx.results[tp] = PartitionProduceResponse(E.NONE, base, p.log.log_start)
+            elif p.log.hw >= required:
                 ctx.results[tp] = self._produce_result(p, base)
             else:
                 ctx.pending += 1
@@ -236,7 +247,8 @@ class Broker:
         return p, base + pb.count, base
 
     def _produce_result(self, p: Partition, base: int) -> PartitionProduceResponse:
-        # KIP-? / Partition.checkEnoughReplicasReachOffset: reached, but the ISR shrank below min
+        """acks=all, HW reached: Partition.checkEnoughReplicasReachOffset answers
+        NOT_ENOUGH_REPLICAS_AFTER_APPEND if the ISR has meanwhile shrunk below min.insync.replicas."""
         if len(p.isr) < p.effective_min_isr:
             return PartitionProduceResponse(E.NOT_ENOUGH_REPLICAS_AFTER_APPEND, -1)
         return PartitionProduceResponse(E.NONE, base, p.log.log_start)

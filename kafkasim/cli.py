@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import traceback
@@ -41,6 +40,11 @@ def _parser() -> argparse.ArgumentParser:
     part = sub.add_parser("partition", help="which partition Kafka's default partitioner picks for keys")
     partition_cli.add_arguments(part)
 
+    from kafkasim.plot import cli as plot_cli
+
+    plot = sub.add_parser("plot", help="draw a saved trace: replication or delivery")
+    plot_cli.add_arguments(plot)
+
     try:
         from kafkasim.group.assignors import cli as assign_cli
     except ImportError:  # pragma: no cover - assignors are part of the package
@@ -66,6 +70,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
             from kafkasim.clients import partition_cli
 
             return partition_cli.run(args, out, err)
+        if args.command == "plot":
+            from kafkasim.plot import cli as plot_cli
+
+            return plot_cli.run(args, out, err)
         if args.command == "assign":
             from kafkasim.group.assignors import cli as assign_cli
 
@@ -101,12 +109,16 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         shutil.copyfile(args.scenario, d / "scenario.yaml")
         res.trace.save(d / "trace.jsonl")
         (d / "result.json").write_text(json.dumps(res.result, indent=2, sort_keys=True) + "\n")
+        from kafkasim.plot.cli import write_all
+
+        plots = write_all(res.trace, d)
     if args.json:
         out.write(json.dumps(res.result, sort_keys=True) + "\n")
     else:
         out.write(render(res.result) + "\n")
         if args.out:
-            out.write(f"\nwrote {os.path.join(args.out, 'trace.jsonl')} and result.json\n")
+            names = ", ".join(p.name for p in plots)
+            out.write(f"\nwrote {args.out}/: scenario.yaml, trace.jsonl, result.json, {names}\n")
     return 0 if passed(res.result) else 1
 
 

@@ -24,10 +24,12 @@ def _commands() -> list[tuple[str, str]]:
 
 
 def _python_blocks() -> list[tuple[str, str]]:
+    """One entry per page: its python blocks run in order in one namespace, as a reader would."""
     out = []
     for path in DOCS:
-        for i, block in enumerate(re.findall(r"```python\n(.*?)```", path.read_text(), re.S)):
-            out.append((f"{path.relative_to(ROOT).as_posix()}#{i}", block))
+        blocks = re.findall(r"```python\n(.*?)```", path.read_text(), re.S)
+        if blocks:
+            out.append((f"{path.relative_to(ROOT).as_posix()}#python", "\n\n".join(blocks)))
     return out
 
 

@@ -22,6 +22,7 @@ from kafkasim.cluster.protocol import (
     FetchRequest,
     PartitionProduceResponse,
     PartitionRecord,
+    ProducerBatch,
     ProduceRequest,
     TopicRecord,
 )
@@ -67,6 +68,7 @@ class Broker:
         self.name = f"broker-{broker_id}"
         self.conf = cluster.broker_conf
         self.logs: dict[TopicPartition, PartitionLog] = {}
+        self.services: list[Any] = []  # e.g. the group coordinator: told of leadership changes and crashes
         self._reset_memory()
         self.world.net.add_node(self.name, "broker")
         self.world.net.on_disconnect(self.name, self._on_disconnect)
@@ -100,6 +102,8 @@ class Broker:
         self.world.net.crash(self.name)
         self.world.emit("broker.crash", self.name, broker=self.id)
         self._reset_memory()
+        for service in self.services:
+            service.on_crash()
 
     def restart(self) -> None:
         self.world.net.restart(self.name)
@@ -171,16 +175,16 @@ class Broker:
                                     broker=self.id, offset=log.leo, dropped=dropped, reason="high_watermark")
                 if rec.leader != NO_LEADER:
                     self._follow(tp, rec.leader)
+        for service in self.services:
+            service.on_partition(tp, p)
 
     # -- following: one fetcher per leader ----------------------------------------------------
     def _follow(self, tp: TopicPartition, leader: int) -> None:
         f = self.fetchers.get(leader)
         if f is None:
             f = self.fetchers[leader] = Fetcher(self, leader)
-            f.partitions.add(tp)
-            f.kick()
-        else:
-            f.partitions.add(tp)
+        f.partitions.add(tp)
+        f.kick()  # a fetcher that went idle (no partitions) starts again
 
     def _stop_following(self, tp: TopicPartition, leader: int) -> None:
         f = self.fetchers.get(leader)
@@ -289,7 +293,22 @@ class Broker:
 
     def _respond_produce(self, ctx: ProduceContext) -> None:
         ctx.done = True
+        if ctx.req.client == self.name:  # an internal append (the coordinator's own writes)
+            self.world.at(0, ctx.reply, ctx.results)
+            return
         self.world.net.send(self.name, ctx.req.client, ctx.reply, ctx.results)
+
+    def append_internal(self, tp: TopicPartition, values: list[Any], on_done: Callable[[KafkaError], None],
+                        timeout_ms: int = 5000) -> None:
+        """Append records of an internal topic as its leader, acks=all, then ``on_done(error)``.
+
+        Kafka: the group coordinator's writes to ``__consumer_offsets``
+        (``offsets.commit.required.acks=-1``): a commit succeeds once the ISR has it.
+        """
+        pb = ProducerBatch(tp, "", 0, self.world.now, count=len(values), size=BATCH_OVERHEAD + 64 * len(values),
+                           values=list(values))
+        req = ProduceRequest(self.name, "all", timeout_ms, {tp: pb})
+        self.handle_produce(req, lambda results: on_done(results[tp].error))
 
     # -- high watermark -------------------------------------------------------------------------
     def _maybe_advance_hw(self, p: Partition) -> None:

@@ -33,6 +33,20 @@ KNOWN_STATS: dict[str, str] = {
     "isr_changes": "ISR shrinks and expansions",
     "offline_partitions": "partitions without a leader at the end",
     "anomalies": "number of anomalies found",
+    "groups": "per group: groups.<group.id>.<stat> with any of the group stats below",
+    "rebalances": "rebalances (coordinator: PreparingRebalance until Stable), all groups",
+    "max_rebalance_pause_ms": "longest time a member owned nothing because it had revoked everything",
+    "total_rebalance_pause_ms": "sum of those pauses",
+    "members_paused": "members that had to stop (own nothing) during some rebalance",
+    "max_partition_idle_ms": "longest time a partition had no live owner (revoked, lost or owner dead)",
+    "processed": "records processed by consumer applications (with repeats)",
+    "processed_twice": "extra processings of a record within one group (at-least-once redelivery)",
+    "unprocessed": "records in the final log that a group never processed",
+    "commit_failures": "offset commits that failed (e.g. CommitFailedException after eviction)",
+    "poll_timeouts": "consumers that exceeded max.poll.interval.ms",
+    "session_timeouts": "members removed by the coordinator after session.timeout.ms",
+    "out_of_order": "records a member processed below an offset it had already passed on that partition",
+    "idle_members_at_end": "members with no partition in the final assignment",
 }
 
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
@@ -40,14 +54,18 @@ _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.l
 
 
 def lookup(result: dict[str, Any], name: str) -> Any:
-    """The value of a result name (see :data:`KNOWN_STATS`)."""
+    """The value of a result name (see :data:`KNOWN_STATS`); dotted names look inside."""
     flat = {**result["stats"]["delivery"], **{k: v for k, v in result["stats"]["cluster"].items()
-                                             if k != "partitions"}}
+                                             if k != "partitions"}, **result["stats"].get("groups", {})}
     flat["anomalies"] = len(result["anomalies"])
-    base, _, sub = name.partition(".")
-    value = flat.get(base, 0)
-    if sub:
-        return value.get(sub, 0) if isinstance(value, dict) else 0
+    flat["groups"] = result.get("groups", {})
+    parts = name.split(".")
+    if parts[0] == "groups" and len(parts) > 2:  # groups.<id>.<stat>; group ids may contain dots
+        gid, stat = ".".join(parts[1:-1]), parts[-1]
+        return flat["groups"].get(gid, {}).get(stat, 0)
+    value: Any = flat.get(parts[0], 0)
+    for p in parts[1:]:
+        value = value.get(p, 0) if isinstance(value, dict) else 0
     return value
 
 

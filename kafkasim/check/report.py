@@ -13,6 +13,7 @@ from typing import Any
 from kafkasim._version import __version__
 from kafkasim.check.delivery import analyse
 from kafkasim.check.expect import evaluate
+from kafkasim.check.groups import analyse_groups, totals
 from kafkasim.sim.trace import SCHEMA_VERSION, Trace
 
 RESULT_SCHEMA_VERSION = 1
@@ -20,6 +21,7 @@ RESULT_SCHEMA_VERSION = 1
 
 def build_result(trace: Trace, expectations: tuple = (), scenario: Any = None) -> dict[str, Any]:
     rep = analyse(trace)
+    grp = analyse_groups(trace)
     end = trace.events[-1].t if trace.events else 0
     result: dict[str, Any] = {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -31,7 +33,9 @@ def build_result(trace: Trace, expectations: tuple = (), scenario: Any = None) -
         "seed": trace.seed,
         "duration_ms": end,
         "valid": rep.valid,
-        "stats": {"delivery": rep.stats, "cluster": rep.cluster},
+        "stats": {"delivery": rep.stats, "cluster": rep.cluster, "groups": totals(grp["groups"])},
+        "groups": grp["groups"],
+        "rebalances": grp["rebalances"],
         "anomalies": rep.anomalies,
         "expectations": [],
     }
@@ -80,6 +84,19 @@ def render(result: dict[str, Any]) -> str:
                      f"isr {p['isr']}  hw {p['hw']}  leo {p['leo']}")
     if len(parts) > 12:
         lines.append(f"  ... {len(parts) - 12} more partitions (see --json)")
+    if result.get("groups"):
+        lines.append("")
+        lines.append("groups")
+        for g, st in result["groups"].items():
+            lines.append(f"  {g}: {st['rebalances']} rebalance(s), max pause {st['max_rebalance_pause_ms']} ms, "
+                         f"max idle partition {st['max_partition_idle_ms']} ms; processed {st['processed']} "
+                         f"({st['processed_twice']} twice, {st['unprocessed']} never); commit failures "
+                         f"{st['commit_failures']}, max lag {st['max_lag']}")
+        for r in result["rebalances"][:12]:
+            end = f"{r['end_ms'] / 1000:.3f}s" if r["end_ms"] is not None else "unfinished"
+            paused = {m: v["pause_ms"] for m, v in r["members"].items() if v["pause_ms"]}
+            lines.append(f"    {r['group']} gen {r['generation']} {r['protocol'] or ''} {r['start_ms'] / 1000:.3f}s"
+                         f"-{end}: {r['trigger']}" + (f"; paused {paused}" if paused else ""))
     if result["anomalies"]:
         lines.append("")
         lines.append("anomalies")

@@ -65,6 +65,7 @@ class PartitionFetchState:
     leader_epoch_seen: int = -1
     validating: bool = False
     resetting: bool = False
+    fetching_committed: bool = False
     hw: int = -1
     log_start: int = -1
     paused: bool = False
@@ -83,7 +84,11 @@ class Consumer:
         self.world = cluster.world
         self.name = name or conf.get("client.id") or "consumer"
         self.group_id: str | None = conf.get("group.id")
-        self.world.net.add_node(self.name, "consumer")
+        if self.world.net.has_node(self.name):  # a restarted application reuses its node
+            if not self.world.net.node(self.name).alive:
+                self.world.net.restart(self.name)
+        else:
+            self.world.net.add_node(self.name, "consumer")
         self.metadata = ClientMetadata(cluster, self.name, conf.get("retry.backoff.ms", 100),
                                        conf["request.timeout.ms"], self._kick)
         self.state: dict[TopicPartition, PartitionFetchState] = {}
@@ -93,6 +98,8 @@ class Consumer:
         self._inc = 0
         self.closed = False
         self._pending: dict[int, Any] = {}  # broker id -> callback failing its fetch in flight
+        self.group: Any = None  # GroupMember once subscribed
+        self._stored: dict[TopicPartition, int] = {}
         self.world.net.on_disconnect(self.name, self._on_disconnect)
         self.metadata.bootstrap()
 
@@ -103,6 +110,96 @@ class Consumer:
 
     def __repr__(self) -> str:
         return f"Consumer({self.name!r}, assignment={sorted(self.state)})"
+
+    # -- group membership ---------------------------------------------------------------------------
+    def subscribe(self, topics: list[str], on_assign: Any = None, on_revoke: Any = None,
+                  on_lost: Any = None) -> None:
+        """Join the consumer group ``group.id`` for ``topics``; partitions come from its assignor.
+
+        Callbacks are called as confluent-kafka calls them: ``on_assign(consumer, partitions)``
+        (always, possibly empty; the newly added partitions under cooperative rebalancing),
+        ``on_revoke(consumer, partitions)`` and ``on_lost(consumer, partitions)`` (non-empty).
+        """
+        if self.group_id is None:
+            raise KafkaException(E._STATE, "subscribe() needs a group.id")
+        if self.group is None:
+            from kafkasim.group.membership import GroupMember
+
+            self.group = GroupMember(self)
+        self.group.subscribe(list(topics), on_assign, on_revoke, on_lost)
+
+    def in_poll(self) -> bool:
+        """Is the application blocked in poll() right now (so rebalances can proceed)?"""
+        return bool(self._waiters)
+
+    def positions(self) -> dict[TopicPartition, int]:
+        """Offsets to commit for the assignment: stored offsets, else positions."""
+        out = {}
+        for tp, st in self.state.items():
+            off = self._stored.get(tp, st.position)
+            if off is not None:
+                out[tp] = off
+        return out
+
+    def commit(self, message: Message | None = None, offsets: list[Any] | None = None,
+               asynchronous: bool = True) -> simpy.Event:
+        """Commit offsets (next offset to read): of ``message`` (+1), ``offsets`` [(tp, offset)],
+        or every assigned partition's position. The event yields None or the KafkaError."""
+        ev = self.world.event()
+        if message is not None:
+            to_commit = {TopicPartition(message.topic(), message.partition()): message.offset() + 1}
+        elif offsets is not None:
+            to_commit = {TopicPartition(*o[0][:2]) if isinstance(o[0], tuple) else TopicPartition(o[0], o[1]):
+                         o[-1] for o in offsets}
+        else:
+            to_commit = self.positions()
+        if self.group is None:
+            from kafkasim.group.membership import GroupMember
+
+            if self.group_id is None:
+                ev.fail(KafkaException(E._STATE, "commit() needs a group.id"))
+                return ev
+            self.group = GroupMember(self)
+        self.group.commit(to_commit, reason="sync" if not asynchronous else "async", event=ev)
+        return ev
+
+    def store_offsets(self, message: Message | None = None, offsets: list[Any] | None = None) -> None:
+        """Store offsets for the next commit (auto or argument-less) instead of the positions."""
+        if message is not None:
+            self._stored[TopicPartition(message.topic(), message.partition())] = message.offset() + 1
+        for tp, off in offsets or ():
+            self._stored[TopicPartition(*tp[:2])] = off
+
+    def committed(self, partitions: list[TopicPartition], timeout: float | None = None) -> simpy.Event:
+        """Event yielding [(tp, committed offset or -1001)] from the group coordinator."""
+        ev = self.world.event()
+        if self.group is None:
+            from kafkasim.group.membership import GroupMember
+
+            self.group = GroupMember(self)
+        tps = [TopicPartition(*tp[:2]) for tp in partitions]
+        self.group.fetch_committed(tps, lambda offs: ev.triggered or ev.succeed(
+            [(tp, offs.get(tp, -1) if offs.get(tp, -1) >= 0 else -1001) for tp in tps]))
+        return ev
+
+    def incremental_assign(self, partitions: list[TopicPartition]) -> None:
+        self._add_partitions([TopicPartition(*tp[:2]) for tp in partitions])
+
+    def incremental_unassign(self, partitions: list[TopicPartition]) -> None:
+        self._remove_partitions([TopicPartition(*tp[:2]) for tp in partitions])
+
+    def _add_partitions(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            if tp not in self.state:
+                self.state[tp] = PartitionFetchState()
+        self._kick()
+
+    def _remove_partitions(self, partitions: list[TopicPartition]) -> None:
+        gone = set(partitions)
+        for tp in gone:
+            self.state.pop(tp, None)
+            self._stored.pop(tp, None)
+        self.buffer = deque(c for c in self.buffer if c.tp not in gone)
 
     # -- assignment and positions ----------------------------------------------------------------
     def assign(self, partitions: list[TopicPartition]) -> None:
@@ -174,12 +271,16 @@ class Consumer:
     def poll(self, timeout: float | None = None) -> simpy.Event:
         """Event yielding one Message, or None after ``timeout`` seconds without one."""
         ev = self.world.event()
+        if self.group is not None:
+            self.group.poll_hook()
         self._wait(ev, timeout, lambda: self._take(1))
         return ev
 
     def consume(self, num_messages: int = 1, timeout: float | None = -1) -> simpy.Event:
         """Event yielding a list of up to ``num_messages`` Messages (may be empty after ``timeout``)."""
         ev = self.world.event()
+        if self.group is not None:
+            self.group.poll_hook()
         self._wait(ev, None if timeout is None or timeout < 0 else timeout, lambda: self._take(num_messages),
                    as_list=True)
         return ev
@@ -187,6 +288,8 @@ class Consumer:
     def poll_chunks(self, max_records: int | None = None, timeout: float | None = None) -> simpy.Event:
         """Event yielding a list of :class:`Chunk` (kafkasim's batch-granular poll, no Message objects)."""
         ev = self.world.event()
+        if self.group is not None:
+            self.group.poll_hook()
         limit = max_records or self.conf["max.poll.records"]
         self._wait(ev, timeout, lambda: self.take_chunks(limit), raw=True)
         return ev
@@ -248,6 +351,9 @@ class Consumer:
         return out
 
     def close(self) -> simpy.Event:
+        """Leave the group (commit first with auto-commit; static members send no LeaveGroup)."""
+        if self.group is not None and not self.closed:
+            self.group.close()
         self.closed = True
         self._inc += 1
         ev = self.world.event()
@@ -255,6 +361,11 @@ class Consumer:
         return ev
 
     def crash(self) -> None:
+        """The process dies: no commit, no LeaveGroup; the coordinator notices after session.timeout.ms."""
+        if self.group is not None:
+            self.group.state = "left"
+            self.group._token += 1
+            self.group._hb_token += 1
         self.world.net.crash(self.name)
         self.world.emit("client.crash", self.name, client=self.name)
         self.closed = True
@@ -279,7 +390,7 @@ class Consumer:
         need_metadata = False
         for tp in sorted(self.state):
             st = self.state[tp]
-            if st.paused or st.resetting or st.validating or tp in buffered:
+            if st.paused or st.resetting or st.validating or st.fetching_committed or tp in buffered:
                 continue
             leader = self.metadata.leader(tp)
             if leader < 0:
@@ -287,7 +398,10 @@ class Consumer:
                 continue
             epoch = self.metadata.leader_epoch(tp)
             if st.position is None:
-                self._reset(tp, self.conf["auto.offset.reset"])
+                if self.group is not None:
+                    self._fetch_committed(tp, st)
+                else:
+                    self._reset(tp, self.conf["auto.offset.reset"])
                 continue
             if st.leader_epoch_seen >= 0 and epoch > st.leader_epoch_seen and st.last_epoch >= 0:
                 self._validate(tp, st, leader)
@@ -367,6 +481,28 @@ class Consumer:
         if refresh:
             self.metadata.refresh()
         self._kick()
+
+    def _fetch_committed(self, tp: TopicPartition, st: PartitionFetchState) -> None:
+        """A newly assigned partition starts at the group's committed offset (OffsetFetch),
+        or per auto.offset.reset when there is none."""
+        st.fetching_committed = True
+        inc = self._inc
+
+        def then(offsets: dict[TopicPartition, int]) -> None:
+            st.fetching_committed = False
+            if inc != self._inc or self.state.get(tp) is not st:
+                return
+            off = offsets.get(tp, -1)
+            if off >= 0:
+                st.position = st.fetch_offset = off
+                st.leader_epoch_seen = self.metadata.leader_epoch(tp)
+                self.world.emit("consumer.seek", self.name, consumer=self.name, topic=tp.topic,
+                                partition=tp.partition, offset=off, reason="committed")
+            else:
+                self._reset(tp, self.conf["auto.offset.reset"])
+            self._kick()
+
+        self.group.fetch_committed([tp], then)
 
     def _error(self, tp: TopicPartition, err: KafkaError) -> None:
         self.state[tp].paused = True

@@ -30,7 +30,8 @@ from kafkasim.scenario.model import (
 
 Path = tuple[str | int, ...]
 REQUIRED = object()
-FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop")
+FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall")
+COMMIT_STRATEGIES = ("auto", "after-poll", "after-record", "before-processing", "none")
 OPS = ("==", "!=", "<=", ">=", "<", ">")
 _TERM = r"(?:[A-Za-z_][\w.]*|\d+(?:\.\d+)?)"
 _EXPECT_RE = re.compile(rf"^\s*(==|!=|<=|>=|<|>)?\s*(-?{_TERM}(?:\s*[-+]\s*{_TERM})*)\s*$")
@@ -150,7 +151,7 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
             if item.name in nodes:
                 raise r.error((kind, i, "name"), f"name '{item.name}' is already used by another node")
             nodes.add(item.name)
-    faults = _faults(r, top, nodes, duration)
+    faults = _faults(r, top, nodes, duration, {c.name for c in consumers})
     expect = _expect(r, top)
     return Scenario(name, file, description, seed, duration, brokers, bconf, switches, latency, topics,
                     producers, consumers, faults, expect, source_hash)
@@ -218,10 +219,13 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             km = r.mapping(w["key"], kp, {"pattern": "format with {n}", "cardinality": "distinct keys",
                                           "choice": "cycle or random"})
             pattern = r.get(km, kp, "pattern", str, "key-{n}")
-            if "{n}" not in pattern:
-                raise r.error((*kp, "pattern"), f"'{pattern}' must contain {{n}} (the key number)")
-            key = KeySpec(pattern, r.get(km, kp, "cardinality", int, 1, minimum=1),
-                          r.get(km, kp, "choice", str, "cycle", choices=("cycle", "random")))
+            cardinality = r.get(km, kp, "cardinality", int, 1, minimum=1)
+            if cardinality > 1 and "{n}" not in pattern:
+                raise r.error((*kp, "pattern"), f"'{pattern}' must contain {{n}} (the key number) to make "
+                              f"{cardinality} distinct keys")
+            if re.search(r"\{(?!n\})|(?<!\{n)\}", pattern):
+                raise r.error((*kp, "pattern"), f"'{pattern}': only {{n}} may appear in braces")
+            key = KeySpec(pattern, cardinality, r.get(km, kp, "choice", str, "cycle", choices=("cycle", "random")))
         out.append(ProducerSpec(name, conf, Workload(topic, count, float(rate), start, key, value_size, partition)))
     return tuple(out)
 
@@ -230,11 +234,27 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
     out = []
     for i, item in enumerate(r.get(top, (), "consumers", list, [])):
         p = ("consumers", i)
-        m = r.mapping(item, p, {"name": "node name", "config": "consumer config", "topics": "topics to read",
-                                "start_ms": "when to start", "processing_ms": "time to process one record"})
+        m = r.mapping(item, p, {
+            "name": "node name", "config": "consumer config (group.id makes it a group member)",
+            "topics": "topics to read (subscribe with a group.id, else assign every partition)",
+            "members": "how many identical consumers (named name-1..N)", "start_ms": "when to start",
+            "processing_ms": "time to process one record",
+            "commit": f"offset commits: {', '.join(COMMIT_STRATEGIES)}"})
         name = r.get(m, p, "name", str, f"consumer-{i + 1}")
         conf = r.conf("consumer", m.get("config"), (*p, "config"),
                       lambda v, pp: config.check_consumer(config.resolve("consumer", v, pp), bconf, pp))
+        commit = r.get(m, p, "commit", str, "auto", choices=COMMIT_STRATEGIES)
+        explicit_auto = isinstance(m.get("config"), dict) and m["config"].get("enable.auto.commit")
+        if commit != "auto":
+            if explicit_auto is True:
+                raise r.error((*p, "commit"), f"commit: {commit} commits by hand, but config sets "
+                              "enable.auto.commit: true; set it false or use commit: auto")
+            conf["enable.auto.commit"] = False
+        elif conf.get("group.id") is not None and not conf["enable.auto.commit"]:
+            raise r.error((*p, "commit"), "commit: auto needs enable.auto.commit: true (Kafka's default); "
+                          "choose after-poll, after-record, before-processing or none")
+        if commit != "none" and conf.get("group.id") is None and commit != "auto":
+            raise r.error((*p, "commit"), f"commit: {commit} needs a group.id in config (commits go to a group)")
         names = r.get(m, p, "topics", list)
         if not names:
             raise r.error((*p, "topics"), "expected at least one topic")
@@ -243,19 +263,27 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
                 raise r.error((*p, "topics", j), f"expected a topic name, got {_got(t)}")
             if t not in topics:
                 raise r.error((*p, "topics", j), f"unknown topic '{t}'{yamlsafe.suggest(t, topics)}")
-        out.append(ConsumerSpec(name, conf, tuple(names), r.get(m, p, "start_ms", int, 0, minimum=0),
-                                r.get(m, p, "processing_ms", int, 0, minimum=0)))
+        members = r.get(m, p, "members", int, 1, minimum=1)
+        if members > 1 and conf.get("group.instance.id") is not None:
+            raise r.error((*p, "members"), "members > 1 would share one group.instance.id; Kafka fences the "
+                          "duplicate (FENCED_INSTANCE_ID): list static members one by one")
+        start = r.get(m, p, "start_ms", int, 0, minimum=0)
+        processing = r.get(m, p, "processing_ms", int, 0, minimum=0)
+        for k in range(members):
+            member = f"{name}-{k + 1}" if members > 1 else name
+            out.append(ConsumerSpec(member, dict(conf), tuple(names), start, processing, commit))
     return tuple(out)
 
 
-def _faults(r: Reader, top: dict, nodes: set[str], duration: int) -> tuple[Fault, ...]:
+def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
+            consumer_names: set[str] = frozenset()) -> tuple[Fault, ...]:
     out = []
     for i, item in enumerate(r.get(top, (), "faults", list, [])):
         p = ("faults", i)
         m = r.mapping(item, p, {
             "at_ms": "when", "action": f"one of {', '.join(FAULT_ACTIONS)}", "target": "node to crash/restart",
             "from": "link source node", "to": "link destination node(s)", "both": "both directions (default true)",
-            "count": "messages to drop", "extra_ms": "added latency"})
+            "count": "messages to drop", "extra_ms": "added latency", "duration_ms": "how long a stall lasts"})
         at = r.get(m, p, "at_ms", int, minimum=0)
         if at > duration:
             raise r.error((*p, "at_ms"), f"{at} is after the end of the run (duration_ms {duration})")
@@ -267,11 +295,16 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int) -> tuple[Fault
                 raise r.error((*p, key), f"unknown node '{v}'{yamlsafe.suggest(v, nodes)}; nodes: {', '.join(sorted(nodes))}")
             return v
 
-        if action in ("crash", "restart"):
+        if action in ("crash", "restart", "close", "stall"):
             target = node("target")
-            if not target.startswith("broker-"):
-                raise r.error((*p, "target"), f"{action} of '{target}': only brokers can {action} in this version")
-            out.append(Fault(at, action, target))
+            kind = "broker" if target.startswith("broker-") else "consumer" if target in consumer_names else "other"
+            if kind == "other" or (kind == "broker" and action in ("close", "stall")):
+                allowed = "brokers and consumers" if action in ("crash", "restart") else "consumers"
+                raise r.error((*p, "target"), f"{action} of '{target}': only {allowed} can {action} in this version")
+            duration_ms = r.get(m, p, "duration_ms", int, 0, minimum=0)
+            if action == "stall" and duration_ms <= 0:
+                raise r.error(p, "missing required key 'duration_ms' (how long the application stops polling)")
+            out.append(Fault(at, action, target, duration_ms=duration_ms))
             continue
         src = node("from")
         to = m.get("to")

@@ -45,13 +45,20 @@ class ProducerSpec:
 
 @dataclass(frozen=True)
 class ConsumerSpec:
-    """A standalone consumer (``assign``) reading every partition of ``topics``."""
+    """A consumer application: in group ``group.id`` (``subscribe``) or standalone (``assign``
+    of every partition of ``topics``), processing each record for ``processing_ms`` and
+    committing per ``commit``: auto | after-poll | after-record | before-processing | none."""
 
     name: str
     config: dict[str, Any]
     topics: tuple[str, ...]
     start_ms: int = 0
     processing_ms: int = 0  # per record
+    commit: str = "auto"
+
+    @property
+    def group(self) -> str | None:
+        return self.config.get("group.id")
 
 
 @dataclass(frozen=True)
@@ -59,12 +66,13 @@ class Fault:
     """One scheduled fault: ``action`` on ``target`` (or the link ``source`` -> ``peers``)."""
 
     at_ms: int
-    action: str  # crash | restart | cut | heal | slow | drop
+    action: str  # crash | restart | cut | heal | slow | drop | close | stall
     target: str = ""
     peers: tuple[str, ...] = ()
     both: bool = True
     count: int = 1
     extra_ms: int = 0
+    duration_ms: int = 0  # stall
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,9 @@ from kafkasim.sim.network import Latency
 from kafkasim.sim.trace import Trace
 from kafkasim.sim.world import World
 
+#: How often the lag monitor samples (ms).
+LAG_INTERVAL_MS = 1000
+
 
 @dataclass
 class Simulation:
@@ -30,6 +33,7 @@ class Simulation:
     cluster: Cluster
     producers: dict[str, Producer] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
+    apps: dict[str, ConsumerApp] = field(default_factory=dict)
 
 
 @dataclass
@@ -49,12 +53,23 @@ def build(scenario: Scenario, seed: int | None = None) -> Simulation:
     cluster = Cluster(world, scenario.brokers, dict(scenario.broker_config), dict(scenario.switches))
     for t in scenario.topics:
         cluster.create_topic(t.name, t.partitions, t.replication_factor, dict(t.config))
+    groups: dict[str, set[str]] = {}
+    for spec in scenario.consumers:
+        if spec.group is not None:
+            groups.setdefault(spec.group, set()).update(spec.topics)
+    if groups or any(c.config.get("group.id") for c in scenario.consumers):
+        from kafkasim.group.coordinator import install
+
+        install(cluster)
     cluster.start()
     sim = Simulation(scenario, world, cluster)
     for spec in scenario.producers:
         world.process(_producer_app(sim, spec))
     for spec in scenario.consumers:
+        sim.apps[spec.name] = ConsumerApp(sim, spec)
         world.process(_consumer_app(sim, spec))
+    if groups:
+        world.process(_lag_monitor(sim, groups, LAG_INTERVAL_MS))
     for fault in scenario.faults:
         world.at(fault.at_ms, _apply_fault, sim, fault)
     return sim
@@ -81,6 +96,8 @@ def finish(sim: Simulation) -> None:
                     world.emit("produce.unsent", p.name, producer=p.name, topic=tp.topic, partition=tp.partition,
                                rec=b.rec, count=b.count)
     for tp in cluster.partitions():
+        if tp.topic.startswith("__"):
+            continue  # internal topics (__consumer_offsets) are not part of the delivery story
         rec = cluster.controller.partitions[tp]
         offline = rec.leader < 0
         source = rec.leader if not offline else rec.isr[0]
@@ -137,24 +154,152 @@ def _key(keys: list[str] | None, random_keys: bool, rng: Any, i: int) -> str | N
     return keys[rng.randrange(len(keys))] if random_keys else keys[i % len(keys)]
 
 
+class ConsumerApp:
+    """A consumer application: poll, process each record for ``processing_ms``, commit per
+    its strategy. It can crash (no commit, no LeaveGroup), restart, close, or stall."""
+
+    def __init__(self, sim: Simulation, spec: ConsumerSpec) -> None:
+        self.sim = sim
+        self.spec = spec
+        self.world = sim.world
+        self.consumer: Consumer | None = None
+        self.run_id = 0
+        self.stall_until = 0
+
+    def start(self) -> None:
+        self.run_id += 1
+        c = Consumer(dict(self.spec.config), self.sim.cluster, self.spec.name)
+        self.consumer = c
+        self.sim.consumers[self.spec.name] = c
+        if self.spec.group is not None:
+            c.subscribe(list(self.spec.topics))
+        else:
+            c.assign([TopicPartition(t.name, p) for t in self.sim.scenario.topics if t.name in self.spec.topics
+                      for p in range(t.partitions)])
+        self.world.process(self._loop(self.run_id))
+
+    def crash(self) -> None:
+        if self.consumer is None or self.consumer.closed:
+            return
+        self.run_id += 1
+        self.world.emit("app.crash", self.spec.name, consumer=self.spec.name, group=self.spec.group)
+        self.consumer.crash()
+
+    def restart(self) -> None:
+        if self.consumer is not None and not self.consumer.closed:
+            return
+        self.world.emit("app.restart", self.spec.name, consumer=self.spec.name, group=self.spec.group)
+        self.start()
+
+    def close(self) -> None:
+        if self.consumer is None or self.consumer.closed:
+            return
+        self.run_id += 1
+        self.world.emit("app.close", self.spec.name, consumer=self.spec.name, group=self.spec.group)
+        self.consumer.close()
+
+    def stall(self, duration_ms: int) -> None:
+        self.stall_until = self.world.now + duration_ms
+        self.world.emit("app.stall", self.spec.name, consumer=self.spec.name, group=self.spec.group,
+                        duration_ms=duration_ms)
+
+    def _processed(self, c: Consumer, chunk: Any, offset: int, count: int) -> None:
+        b = chunk.batch
+        self.world.emit("app.processed", self.spec.name, consumer=self.spec.name, group=self.spec.group,
+                        topic=chunk.tp.topic, partition=chunk.tp.partition, offset=offset, count=count,
+                        producer=b.origin, rec=b.rec + (offset - b.base_offset))
+
+    def _loop(self, run_id: int) -> Generator[Any, Any, None]:
+        world, spec = self.world, self.spec
+        c = self.consumer
+        assert c is not None
+        per = spec.processing_ms
+        while run_id == self.run_id and not c.closed:
+            if self.stall_until > world.now:
+                yield world.timeout(self.stall_until - world.now)
+                continue
+            chunks = yield c.poll_chunks(timeout=1.0)
+            if run_id != self.run_id:
+                return
+            if not chunks:
+                continue
+            if spec.commit == "before-processing":  # at-most-once: commit what poll returned, then process
+                yield c.commit(offsets=_next_offsets(chunks), asynchronous=False)
+            for chunk in chunks:
+                if spec.commit == "after-record":
+                    for i in range(chunk.count):
+                        if per:
+                            yield world.timeout(per)
+                        if run_id != self.run_id:
+                            return
+                        self._processed(c, chunk, chunk.offset + i, 1)
+                        yield c.commit(offsets=[(chunk.tp, chunk.offset + i + 1)], asynchronous=False)
+                    continue
+                if per:
+                    yield world.timeout(per * chunk.count)
+                if run_id != self.run_id:
+                    return
+                self._processed(c, chunk, chunk.offset, chunk.count)
+            if spec.commit == "after-poll":  # at-least-once: process, then commit
+                yield c.commit(offsets=_next_offsets(chunks), asynchronous=False)
+
+
+def _next_offsets(chunks: list[Any]) -> list[tuple[TopicPartition, int]]:
+    nxt: dict[TopicPartition, int] = {}
+    for ch in chunks:
+        nxt[ch.tp] = max(nxt.get(ch.tp, 0), ch.offset + ch.count)
+    return sorted(nxt.items())
+
+
 def _consumer_app(sim: Simulation, spec: ConsumerSpec) -> Generator[Any, Any, None]:
-    world = sim.world
     if spec.start_ms:
-        yield world.timeout(spec.start_ms)
-    consumer = Consumer(dict(spec.config), sim.cluster, spec.name)
-    sim.consumers[spec.name] = consumer
-    parts = [TopicPartition(t.name, p) for t in sim.scenario.topics if t.name in spec.topics
-             for p in range(t.partitions)]
-    consumer.assign(parts)
-    while not consumer.closed:
-        chunks = yield consumer.poll_chunks(timeout=1.0)
-        if spec.processing_ms and chunks:
-            yield world.timeout(spec.processing_ms * sum(c.count for c in chunks))
+        yield sim.world.timeout(spec.start_ms)
+    app = sim.apps[spec.name]
+    app.start()
+
+
+def _lag_monitor(sim: Simulation, groups: dict[str, set[str]], interval: int) -> Generator[Any, Any, None]:
+    """Sample each group's lag per partition, as kafka-consumer-groups.sh shows it: HW - committed.
+
+    Instrumentation, not model: it reads the brokers' state directly and sends nothing.
+    """
+    world, cluster = sim.world, sim.cluster
+    while True:
+        yield world.timeout(interval)
+        for gid in sorted(groups):
+            committed: dict[TopicPartition, int] = {}
+            for b in cluster.brokers.values():
+                coord = getattr(b, "coordinator", None)
+                if coord is not None and b.alive and coord._coordinates(gid):
+                    committed = coord.committed(gid)
+                    break
+            for t in sim.scenario.topics:
+                if t.name not in groups[gid]:
+                    continue
+                for p in range(t.partitions):
+                    tp = TopicPartition(t.name, p)
+                    log = cluster.leader_log(tp)
+                    if log is None:
+                        continue
+                    off = committed.get(tp, -1)
+                    world.emit("lag", "monitor", group=gid, topic=t.name, partition=p, hw=log.hw, committed=off,
+                               lag=log.hw - max(off, log.log_start) if off >= 0 else log.hw - log.log_start)
 
 
 # -- faults --------------------------------------------------------------------------------------------
 def _apply_fault(sim: Simulation, f: Fault) -> None:
     net = sim.world.net
+    app = sim.apps.get(f.target)
+    if app is not None:
+        if f.action == "crash":
+            app.crash()
+        elif f.action == "restart":
+            app.restart()
+        elif f.action == "close":
+            app.close()
+        elif f.action == "stall":
+            app.stall(f.duration_ms)
+        return
     if f.action == "crash":
         b = sim.cluster.broker(f.target)
         if b.alive:

@@ -89,6 +89,9 @@ class Network:
         self.graph.add_edge(a, b, link=link)
         return link
 
+    def has_node(self, name: str) -> bool:
+        return name in self._nodes
+
     def node(self, name: str) -> Node:
         return self._nodes[name]
 

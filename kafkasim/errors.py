@@ -16,6 +16,7 @@ class KafkaError(IntEnum):
     _MSG_TIMED_OUT = -192  # delivery.timeout.ms expired (Java: TimeoutException)
     RECORD_TOO_LARGE = -190  # one record above max.request.size; never sent (RecordTooLargeException)
     _STATE = -172  # API used in the wrong state
+    _PURGE_QUEUE = -152  # a queued batch dropped by abort_transaction (Java: TransactionAbortedException)
     _PARTITION_EOF = -191  # consumer reached the end of a partition
     UNKNOWN_SERVER_ERROR = -1
     NONE = 0
@@ -86,7 +87,11 @@ class KafkaException(KafkasimError):
 
     def __init__(self, error: KafkaError, message: str = "") -> None:
         self.error = error
-        super().__init__(f"{error.name}: {message}" if message else error.name)
+        self.message = message
+        super().__init__(error, message)  # simpy re-raises an exception as type(e)(*e.args)
+
+    def __str__(self) -> str:
+        return f"{self.error.name}: {self.message}" if self.message else self.error.name
 
 
 class ConfigError(KafkasimError):

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafkasim.clients.metadata import ClientMetadata
+from kafkasim.cluster.log import CONTROL_ABORT
 from kafkasim.cluster.protocol import FetchPartition, FetchPartitionData, FetchRequest
 from kafkasim.errors import KafkaError, KafkaException
 from kafkasim.records import OFFSET_BEGINNING, OFFSET_END, Message, TopicPartition
@@ -38,9 +39,10 @@ class Chunk:
     """Consecutive records of one batch handed to the application: offsets [offset, offset+count)."""
 
     tp: TopicPartition
-    batch: RecordBatch
+    batch: RecordBatch | None
     offset: int
     count: int
+    skip_to: int = -1  # a gap (transaction markers, aborted records): move the position, return nothing
 
     def messages(self) -> list[Message]:
         b = self.batch
@@ -127,6 +129,12 @@ class Consumer:
 
             self.group = GroupMember(self)
         self.group.subscribe(list(topics), on_assign, on_revoke, on_lost)
+
+    def consumer_group_metadata(self) -> dict[str, Any]:
+        """What send_offsets_to_transaction needs to fence a zombie of an older generation (KIP-447)."""
+        g = self.group
+        return {"group_id": self.group_id, "generation": g.generation if g else -1,
+                "member_id": g.member_id if g else "", "group_instance_id": self.conf.get("group.instance.id")}
 
     def in_poll(self) -> bool:
         """Is the application blocked in poll() right now (so rebalances can proceed)?"""
@@ -260,7 +268,8 @@ class Consumer:
             else:
                 ev.fail(KafkaException(err, str(tp)))
 
-        if not self.world.net.send(self.name, b.name, b.handle_list_offsets, self.name, tp, "", reply):
+        if not self.world.net.send(self.name, b.name, b.handle_list_offsets, self.name, tp,
+                                   f"latest:{self.conf['isolation.level']}", reply):
             ev.fail(KafkaException(E.NETWORK_EXCEPTION, b.name))
             return ev
         self.world.at(int((timeout or self.conf["request.timeout.ms"] / 1000) * 1000),
@@ -325,12 +334,18 @@ class Consumer:
     def take_chunks(self, max_records: int) -> list[Chunk]:
         """Move up to ``max_records`` buffered records to the application, advancing positions."""
         out: list[Chunk] = []
+        skipped = False
         left = max_records
         while self.buffer and left > 0:
             c = self.buffer[0]
             st = self.state.get(c.tp)
             if st is None or st.position is None or c.offset != st.position:
                 self.buffer.popleft()  # stale (seek, reset or reassignment since it was fetched)
+                continue
+            if c.skip_to >= 0:
+                self.buffer.popleft()
+                st.position = c.skip_to
+                skipped = True
                 continue
             if c.count > left:
                 part = Chunk(c.tp, c.batch, c.offset, left)
@@ -346,7 +361,7 @@ class Consumer:
             self.world.emit("consume", self.name, consumer=self.name, group=self.group_id, topic=c.tp.topic,
                             partition=c.tp.partition, offset=c.offset, count=c.count, producer=b.origin,
                             rec=b.rec + (c.offset - b.base_offset))
-        if out:
+        if out or skipped:
             self._send_fetches()
         return out
 
@@ -468,14 +483,23 @@ class Consumer:
                 continue
             st.hw, st.log_start = d.hw, d.log_start
             pos = st.position
+            # read_committed: batches of aborted transactions are dropped here, as the Java
+            # consumer does with the fetch response's AbortedTransactions list
+            aborted = sorted(d.aborted, key=lambda a: a[1])
+            active: set[int] = set()
             for b in d.batches:
                 if b.next_offset <= pos:
                     continue
                 start = max(pos, b.base_offset)
-                if b.control:
-                    pos = b.next_offset
-                    continue
-                self.buffer.append(Chunk(tp, b, start, b.next_offset - start))
+                while aborted and aborted[0][1] <= b.base_offset:
+                    active.add(aborted.pop(0)[0])
+                hidden = b.control or (b.transactional and b.producer_id in active)
+                if b.control == CONTROL_ABORT:
+                    active.discard(b.producer_id)
+                if hidden:
+                    self.buffer.append(Chunk(tp, None, start, 0, skip_to=b.next_offset))
+                else:
+                    self.buffer.append(Chunk(tp, b, start, b.next_offset - start))
                 pos = b.next_offset
             st.fetch_offset = pos
         if refresh:
@@ -540,7 +564,8 @@ class Consumer:
                 st.resetting = False
                 self._kick()
 
-        self.world.net.send(self.name, b.name, b.handle_list_offsets, self.name, tp, policy, reply)
+        self.world.net.send(self.name, b.name, b.handle_list_offsets, self.name, tp,
+                            f"{policy}:{self.conf['isolation.level']}", reply)
         self.world.at(self.conf["request.timeout.ms"], give_up)
 
     def _validate(self, tp: TopicPartition, st: PartitionFetchState, leader: int) -> None:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from kafkasim.clients.metadata import ClientMetadata
 from kafkasim.clients.partitioner import StickyPartitioner, partition_for_key
+from kafkasim.clients.transactions import TransactionManager
 from kafkasim.cluster.log import BATCH_OVERHEAD, RECORD_OVERHEAD
 from kafkasim.cluster.protocol import PartitionProduceResponse, ProducerBatch, ProduceRequest
 from kafkasim.errors import KafkaError, KafkaException
@@ -105,7 +106,10 @@ class Producer:
         self._inc = 0
         self.world.net.on_disconnect(self.name, self._on_disconnect)
         self.metadata.bootstrap()
-        if self.idempotent:
+        self.txn: TransactionManager | None = None
+        if conf["transactional.id"] is not None:
+            self.txn = TransactionManager(self)  # the producer id comes from init_transactions()
+        elif self.idempotent:
             self._init_producer_id()
 
     def __repr__(self) -> str:
@@ -118,6 +122,10 @@ class Producer:
         """Queue one record. ``size`` models the value's size in bytes when ``value`` is None."""
         if self.closed:
             raise KafkaException(E._STATE, f"producer {self.name} is closed")
+        if self.txn is not None and self.txn.state != "IN_TRANSACTION":
+            # Java: IllegalStateException "Cannot perform a 'send' before completing a call to initTransactions"
+            # / "Cannot call send in state ..." outside a transaction
+            raise KafkaException(E._STATE, f"produce() outside a transaction (state {self.txn.state})")
         if isinstance(headers, dict):
             headers = list(headers.items())
         rsize = record_size(key, value, headers, size)
@@ -311,6 +319,9 @@ class Producer:
             if self.idempotent and self.producer_id < 0:
                 next_at = _min(next_at, deadline)
                 continue
+            if self.txn is not None and tp not in self.txn.added:
+                self.txn.need_partition(tp)  # AddPartitionsToTxn first; its answer wakes the sender
+                continue
             leader = self.metadata.leader(tp)
             if leader < 0:
                 need_metadata = True
@@ -326,6 +337,7 @@ class Producer:
             b.closed = True
             if self.idempotent and b.base_sequence < 0:
                 b.producer_id, b.producer_epoch = self.producer_id, self.producer_epoch
+                b.transactional = self.txn is not None
                 b.base_sequence = self._seq_next.get(tp, 0)
                 self._seq_next[tp] = b.base_sequence + b.count
             by_leader.setdefault(leader, {})[tp] = b
@@ -507,14 +519,20 @@ class Producer:
             return
         b.done = True
         self.world.emit("produce.ack", self.name, producer=self.name, topic=tp.topic, partition=tp.partition,
-                        rec=b.rec, count=b.count, offset=base_offset, acks=self.acks, attempt=b.attempts)
+                        rec=b.rec, count=b.count, offset=base_offset, acks=self.acks, attempt=b.attempts,
+                        transactional=self.txn is not None)
         self._report(tp, b, None, base_offset)
 
     def _fail_batch(self, tp: TopicPartition, b: ProducerBatch, error: KafkaError) -> None:
         if b.done:
             return
         b.done = True
-        if self.idempotent and b.base_sequence >= 0:
+        if self.txn is not None:
+            if error in (E.INVALID_PRODUCER_EPOCH, E.PRODUCER_FENCED):
+                self.txn.fatal(error)
+            elif self.txn.abortable is None:
+                self.txn.abortable = error  # the transaction can only be aborted now
+        elif self.idempotent and b.base_sequence >= 0:
             self._bump_epoch = True  # its sequence is now a hole: start a new epoch (KIP-360)
         self._fail_records(tp, b.rec, b.count, error, b.callbacks, b.keys, b.values, b.headers, counted=True)
 
@@ -567,6 +585,53 @@ class Producer:
     def _retry_init_producer_id(self) -> None:
         if self.producer_id < 0 and not self.closed:
             self._init_producer_id()
+
+    # -- transactions (confluent-kafka names) ---------------------------------------------------------
+    def _txn_manager(self) -> TransactionManager:
+        if self.txn is None:
+            raise KafkaException(E._STATE, "transactions need a transactional.id")
+        return self.txn
+
+    def init_transactions(self, timeout: float | None = None) -> simpy.Event:
+        """InitProducerId: get the producer id and a bumped epoch (fencing older instances)."""
+        return self._txn_manager().init_transactions()
+
+    def begin_transaction(self) -> None:
+        self._txn_manager().begin_transaction()
+
+    def send_offsets_to_transaction(self, positions: list[Any], group_metadata: Any,
+                                    timeout: float | None = None) -> simpy.Event:
+        """Commit the consumer's positions with this transaction (``consumer.consumer_group_metadata()``)."""
+        return self._txn_manager().send_offsets_to_transaction(positions, group_metadata)
+
+    def commit_transaction(self, timeout: float | None = None) -> simpy.Event:
+        return self._txn_manager().commit_transaction()
+
+    def abort_transaction(self, timeout: float | None = None) -> simpy.Event:
+        return self._txn_manager().abort_transaction()
+
+    def _set_producer_id(self, pid: int, epoch: int) -> None:
+        """A (new) producer id and epoch: every partition's sequence starts again at 0."""
+        self.producer_id, self.producer_epoch = pid, epoch
+        self._seq_next.clear()
+        for q in self._queues.values():
+            for b in q:
+                b.base_sequence = -1
+        self._schedule(self.world.now)
+
+    def _drop_unsent(self) -> None:
+        for tp, q in self._queues.items():
+            keep = [b for b in q if b.attempts]
+            for b in q:
+                if not b.attempts:
+                    self._fail_batch_quiet(tp, b)
+            q.clear()
+            q.extend(keep)
+
+    def _fail_batch_quiet(self, tp: TopicPartition, b: ProducerBatch) -> None:
+        if not b.done:
+            b.done = True
+            self._fail_records(tp, b.rec, b.count, E._PURGE_QUEUE, b.callbacks, b.keys, b.values, b.headers)
 
     def _bump_idempotent_epoch(self) -> bool:
         """Bump the epoch and restart every partition's sequence at 0, once nothing is in flight.

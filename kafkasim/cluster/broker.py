@@ -227,7 +227,12 @@ class Broker:
         if req.acks == "all" and isr_size < p.effective_min_isr:
             return PartitionProduceResponse(E.NOT_ENOUGH_REPLICAS)
         log = p.log
-        if pb.producer_id >= 0:
+        if pb.control or (pb.producer_id >= 0 and pb.base_sequence < 0):
+            # markers and the coordinator's transactional offset commits carry no sequence: epoch check only
+            entry = log.producers.entries.get(pb.producer_id)
+            if entry is not None and pb.producer_epoch < entry.epoch:
+                return PartitionProduceResponse(E.INVALID_PRODUCER_EPOCH)
+        elif pb.producer_id >= 0:
             err, dup_base = log.producers.check(pb.producer_id, pb.producer_epoch, pb.base_sequence,
                                                pb.base_sequence + pb.count - 1)
             if err is E.DUPLICATE_SEQUENCE_NUMBER:
@@ -237,7 +242,7 @@ class Broker:
         base = log.leo
         batch = RecordBatch(
             base, pb.count, p.leader_epoch, pb.size, now, pb.origin, pb.rec,
-            pb.producer_id, pb.producer_epoch, pb.base_sequence, pb.transactional,
+            pb.producer_id, pb.producer_epoch, pb.base_sequence, pb.transactional, pb.control,
             keys=tuple(pb.keys) if pb.keys is not None else None,
             values=tuple(pb.values) if pb.values is not None else None,
             headers=tuple(pb.headers) if pb.headers is not None else None,
@@ -245,7 +250,12 @@ class Broker:
         log.append(batch)
         self.world.emit("log.append", self.name, topic=tp.topic, partition=tp.partition, offset=base,
                         count=pb.count, leader_epoch=p.leader_epoch, producer=pb.origin, rec=pb.rec,
-                        producer_id=pb.producer_id, base_sequence=pb.base_sequence)
+                        producer_id=pb.producer_id, base_sequence=pb.base_sequence,
+                        transactional=pb.transactional, control=pb.control)
+        if pb.control:
+            for service in self.services:
+                service.on_marker(tp, pb.producer_id, pb.control)
+            self._wake(self.consumer_waiters, tp)  # the LSO may move
         self._wake(self.fetch_waiters, tp)
         self._maybe_advance_hw(p)
         return p, base + pb.count, base
@@ -298,15 +308,31 @@ class Broker:
             return
         self.world.net.send(self.name, ctx.req.client, ctx.reply, ctx.results)
 
+    def write_marker(self, tp: TopicPartition, producer_id: int, producer_epoch: int, control: int,
+                     on_done: Callable[[KafkaError], None], timeout_ms: int = 5000) -> None:
+        """WriteTxnMarkers: append a COMMIT/ABORT control batch as leader (acks=all), then on_done."""
+        pb = ProducerBatch(tp, "", 0, self.world.now, count=1, size=BATCH_OVERHEAD + 8, producer_id=producer_id,
+                           producer_epoch=producer_epoch, transactional=True, control=control)
+        req = ProduceRequest(self.name, "all", timeout_ms, {tp: pb})
+        self.handle_produce(req, lambda results: on_done(results[tp].error))
+
+    def handle_write_marker(self, tp: TopicPartition, producer_id: int, producer_epoch: int, control: int,
+                            coordinator: str, reply: Callable[..., None]) -> None:
+        """WriteTxnMarkers from a transaction coordinator on another broker."""
+        self.write_marker(tp, producer_id, producer_epoch, control,
+                          lambda err: self.world.net.send(self.name, coordinator, reply, err))
+
     def append_internal(self, tp: TopicPartition, values: list[Any], on_done: Callable[[KafkaError], None],
-                        timeout_ms: int = 5000) -> None:
+                        timeout_ms: int = 5000, producer_id: int = -1, producer_epoch: int = -1,
+                        transactional: bool = False) -> None:
         """Append records of an internal topic as its leader, acks=all, then ``on_done(error)``.
 
         Kafka: the group coordinator's writes to ``__consumer_offsets``
         (``offsets.commit.required.acks=-1``): a commit succeeds once the ISR has it.
         """
         pb = ProducerBatch(tp, "", 0, self.world.now, count=len(values), size=BATCH_OVERHEAD + 64 * len(values),
-                           values=list(values))
+                           values=list(values), producer_id=producer_id, producer_epoch=producer_epoch,
+                           transactional=transactional)
         req = ProduceRequest(self.name, "all", timeout_ms, {tp: pb})
         self.handle_produce(req, lambda results: on_done(results[tp].error))
 
@@ -365,12 +391,14 @@ class Broker:
             if follower:
                 out[tp] = self._read_follower(p, req.replica_id, fp, now, budget)
             else:
-                upper = log.hw
+                committed = req.isolation_level == "read_committed"
+                upper = log.lso if committed else log.hw
                 if fp.offset < log.log_start or fp.offset > log.leo:
-                    out[tp] = FetchPartitionData(E.OFFSET_OUT_OF_RANGE, upper, upper, log.log_start)
+                    out[tp] = FetchPartitionData(E.OFFSET_OUT_OF_RANGE, log.hw, log.lso, log.log_start)
                     continue
                 batches = log.read(fp.offset, upper, min(fp.max_bytes, budget)) if budget > 0 else []
-                out[tp] = FetchPartitionData(E.NONE, log.hw, log.hw, log.log_start, batches)
+                aborted = log.aborted_in(fp.offset, upper) if committed and batches else []
+                out[tp] = FetchPartitionData(E.NONE, log.hw, log.lso, log.log_start, batches, aborted=aborted)
             budget -= sum(b.size for b in out[tp].batches)
         return out
 
@@ -453,8 +481,9 @@ class Broker:
         if p is None or not p.is_leader:
             self.world.net.send(self.name, client, reply, tp, E.NOT_LEADER_OR_FOLLOWER, -1, -1)
             return
-        # "latest" is the high watermark for read_uncommitted consumers (the LSO for read_committed)
-        self.world.net.send(self.name, client, reply, tp, E.NONE, p.log.log_start, p.log.hw)
+        # "latest" is the high watermark for read_uncommitted consumers, the LSO for read_committed
+        high = p.log.lso if which.endswith(":read_committed") else p.log.hw
+        self.world.net.send(self.name, client, reply, tp, E.NONE, p.log.log_start, high)
 
 
 class Fetcher:

@@ -66,7 +66,7 @@ class PartitionLog:
     replication rules in :mod:`kafkasim.cluster.partition`.
     """
 
-    __slots__ = ("batches", "_bases", "log_start", "leo", "hw", "epochs", "producers", "size")
+    __slots__ = ("batches", "_bases", "log_start", "leo", "hw", "epochs", "producers", "size", "ongoing", "aborted")
 
     def __init__(self) -> None:
         self.batches: list[RecordBatch] = []
@@ -77,6 +77,8 @@ class PartitionLog:
         self.epochs: list[tuple[int, int]] = []  # leader-epoch cache: (epoch, start offset), ascending
         self.producers = ProducerStateTable()
         self.size = 0
+        self.ongoing: dict[int, int] = {}  # producer id -> first offset of its open transaction
+        self.aborted: list[tuple[int, int, int]] = []  # (producer id, first offset, marker offset)
 
     def __repr__(self) -> str:
         return f"PartitionLog(log_start={self.log_start}, hw={self.hw}, leo={self.leo}, batches={len(self.batches)})"
@@ -95,6 +97,29 @@ class PartitionLog:
         self.size += batch.size
         if batch.producer_id >= 0:
             self.producers.record(batch)
+            if batch.transactional:
+                self._track_transaction(batch)
+
+    def _track_transaction(self, batch: RecordBatch) -> None:
+        """Open transactions hold back the LSO; aborted ones are remembered for read_committed."""
+        pid = batch.producer_id
+        if batch.control:
+            first = self.ongoing.pop(pid, None)
+            if batch.control == CONTROL_ABORT and first is not None:
+                self.aborted.append((pid, first, batch.base_offset))
+        elif pid not in self.ongoing:
+            self.ongoing[pid] = batch.base_offset
+
+    @property
+    def lso(self) -> int:
+        """Last stable offset: the first offset of the oldest open transaction, capped at the HW."""
+        if not self.ongoing:
+            return self.hw
+        return min(self.hw, min(self.ongoing.values()))
+
+    def aborted_in(self, start: int, upper: int) -> list[tuple[int, int]]:
+        """(producer id, first offset) of aborted transactions overlapping [start, upper)."""
+        return [(pid, first) for pid, first, last in self.aborted if last >= start and first < upper]
 
     def assign_epoch(self, epoch: int) -> None:
         """A new leader records (epoch, its LEO) in its epoch cache (KIP-101)."""
@@ -181,6 +206,10 @@ class PartitionLog:
         # Kafka: LeaderEpochFileCache.truncateFromEnd drops epochs starting at or past the new end
         self.epochs = [(e, s) for e, s in self.epochs if s < self.leo]
         self.producers = ProducerStateTable.rebuild(self.batches)
+        self.ongoing, self.aborted = {}, []
+        for b in self.batches:
+            if b.transactional and b.producer_id >= 0:
+                self._track_transaction(b)
         return dropped
 
     def delete_before(self, offset: int) -> None:

@@ -69,7 +69,7 @@ class ProducerStateTable:
         entry = self.entries.get(batch.producer_id)
         if entry is None or batch.producer_epoch > entry.epoch:
             entry = self.entries[batch.producer_id] = ProducerEntry(batch.producer_epoch)
-        if batch.control:
+        if batch.control:  # a marker ends the transaction; a bumped epoch starts sequences afresh
             entry.open_txn_first_offset = -1
             return
         if batch.transactional and entry.open_txn_first_offset < 0:

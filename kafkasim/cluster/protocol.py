@@ -37,6 +37,7 @@ class ProducerBatch:
     producer_epoch: int = -1
     base_sequence: int = -1
     transactional: bool = False
+    control: int = 0  # transaction marker (COMMIT=1 / ABORT=2), written by the coordinator's WriteTxnMarkers
     attempts: int = 0
     retry_at: int = 0  # not before (retry.backoff.ms)
     closed: bool = False  # no more appends (full, or drained once)
@@ -86,6 +87,7 @@ class FetchPartitionData:
     log_start: int = -1
     batches: list[Any] = field(default_factory=list)
     diverging_epoch: tuple[int, int] | None = None  # (epoch, end offset) on the leader
+    aborted: list[tuple[int, int]] = field(default_factory=list)  # read_committed: (producer id, first offset)
 
 
 @dataclass(slots=True)

@@ -72,6 +72,7 @@ class Group:
     leader: str | None = None
     members: dict[str, MemberMeta] = field(default_factory=dict)
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
+    pending_txn: dict[int, dict[TopicPartition, int]] = field(default_factory=dict)  # producer id -> offsets
     rebalance_token: int = 0
     initial_delay_until: int = -1
     trigger: str = ""
@@ -97,6 +98,17 @@ class GroupCoordinator:
         self.groups.clear()
         self.loaded.clear()
 
+    def on_marker(self, tp: TopicPartition, producer_id: int, control: int) -> None:
+        """A transaction marker on an offsets partition: its pending offsets commit or vanish."""
+        if tp.topic != OFFSETS_TOPIC:
+            return
+        from kafkasim.cluster.log import CONTROL_COMMIT
+
+        for gid, g in self.groups.items():
+            pending = g.pending_txn.pop(producer_id, None)
+            if pending and control == CONTROL_COMMIT and self.partition_for(gid) == tp:
+                g.offsets.update(pending)
+
     def on_partition(self, tp: TopicPartition, p: Partition) -> None:
         if tp.topic != OFFSETS_TOPIC:
             return
@@ -114,11 +126,22 @@ class GroupCoordinator:
         """A new coordinator replays the offsets partition: committed offsets and group state."""
         log = self.broker.logs[tp]
         now = self.world.now
+        pending: dict[int, list[tuple[str, TopicPartition, int]]] = {}
         for b in log.batches:
+            if b.control:  # a transaction's marker: its offsets commit or vanish
+                from kafkasim.cluster.log import CONTROL_COMMIT
+
+                for gid, tp_, off in pending.pop(b.producer_id, []):
+                    if b.control == CONTROL_COMMIT:
+                        self._group(gid).offsets[tp_] = off
+                continue
             for v in b.values or ():
                 if not isinstance(v, tuple):
                     continue
-                if v[0] == "offset":
+                if v[0] == "txn_offset":
+                    _, gid, topic, part, off = v
+                    pending.setdefault(b.producer_id, []).append((gid, TopicPartition(topic, part), off))
+                elif v[0] == "offset":
                     _, gid, topic, part, off = v
                     self._group(gid).offsets[TopicPartition(topic, part)] = off
                 elif v[0] == "group":
@@ -133,6 +156,9 @@ class GroupCoordinator:
                         for m in snap["members"]
                     }
                     g.state = S.STABLE if g.members else S.EMPTY
+        for pid, items in pending.items():
+            for gid, tp_, off in items:
+                self._group(gid).pending_txn.setdefault(pid, {})[tp_] = off
         for gid, g in sorted(self.groups.items()):
             if self.partition_for(gid) != tp:
                 continue
@@ -471,12 +497,43 @@ class GroupCoordinator:
 
         self.broker.append_internal(self.partition_for(gid), values, done)
 
+    def handle_txn_offset_commit(self, gid: str, producer_id: int, producer_epoch: int, generation: int,
+                                 member_id: str, offsets: dict[TopicPartition, int], client: str,
+                                 reply: Callable[..., None]) -> None:
+        """TxnOffsetCommit: offsets pending until the transaction's marker (KIP-98); a member of an
+        older generation is fenced (KIP-447)."""
+        if not self._coordinates(gid):
+            self._reply(client, reply, E.NOT_COORDINATOR)
+            return
+        g = self._group(gid)
+        if generation >= 0 and g.members:
+            if member_id not in g.members:
+                self._reply(client, reply, E.UNKNOWN_MEMBER_ID)
+                return
+            if generation != g.generation:
+                self._reply(client, reply, E.ILLEGAL_GENERATION)
+                return
+        values = [("txn_offset", gid, tp.topic, tp.partition, off) for tp, off in sorted(offsets.items())]
+
+        def done(err: KafkaError) -> None:
+            if err is E.NONE and self._live(g):
+                g.pending_txn.setdefault(producer_id, {}).update(offsets)
+            self._reply(client, reply, err if err is E.INVALID_PRODUCER_EPOCH else
+                        E.NONE if err is E.NONE else E.NOT_COORDINATOR)
+
+        self.broker.append_internal(self.partition_for(gid), values, done, producer_id=producer_id,
+                                    producer_epoch=producer_epoch, transactional=True)
+
     def handle_offset_fetch(self, gid: str, client: str, partitions: list[TopicPartition],
                             reply: Callable[..., None]) -> None:
         if not self._coordinates(gid):
             self._reply(client, reply, E.NOT_COORDINATOR, {})
             return
         g = self.groups.get(gid)
+        if g is not None and any(tp in pend for pend in g.pending_txn.values() for tp in partitions):
+            # a transaction may still commit offsets for these partitions (KIP-447 stable offsets)
+            self._reply(client, reply, E.UNSTABLE_OFFSET_COMMIT, {})
+            return
         offsets = {tp: (g.offsets.get(tp, -1) if g else -1) for tp in partitions}
         self._reply(client, reply, E.NONE, offsets)
 

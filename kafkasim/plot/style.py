@@ -111,3 +111,42 @@ def save(fig: Figure, path: str | Path) -> Path:
     FigureCanvasAgg(fig)
     fig.savefig(path, format=fmt, dpi=DPI)
     return Path(path)
+
+
+# Consumer groups: consumer colours (owner view), rebalance spans, and marks on consumer rows.
+CONSUMER_COLORS: tuple[str, ...] = (
+    "#1b9e77", "#d95f02", "#7570b3", "#e7298a", "#66a61e", "#e6ab02",
+    "#a6761d", "#1f78b4", "#b15928", "#6a3d9a", "#33a02c", "#666666",
+)
+REBALANCE_COLORS: dict[str, str] = {"eager": "#f6c1bd", "cooperative": "#c6dbef"}
+REBALANCE_DEFAULT_COLOR = "#d9d9d9"
+GROUP_MARKS: dict[str, tuple[str, str, float, str]] = {  # mark -> (marker, colour, size, legend label)
+    "join": (">", "#1a9850", 6, "JoinGroup sent"),
+    "assigned": ("v", "#2166ac", 6, "assignment received"),
+    "revoked": ("^", "#e08214", 7, "revoked (on_revoke)"),
+    "lost": ("x", LOST_COLOR, 7, "lost without handover (on_lost)"),
+    "leave": ("<", "#4d4d4d", 7, "LeaveGroup (left)"),
+    "session_timeout": ("d", "#762a83", 8, "session timeout: coordinator removed it"),
+    "poll_timeout": ("p", "#8c510a", 8, "poll timeout (max.poll.interval.ms)"),
+    "removed": ("D", "#4d4d4d", 6, "removed by coordinator (other reason)"),
+    "commit_fail": ("$!$", LOST_COLOR, 8, "commit failed"),
+    "crash": ("X", "#b2182b", 10, "application crash"),
+    "restart": ("P", "#1a9850", 9, "application restart"),
+    "close": ("s", "#252525", 7, "closed gracefully"),
+}
+COMMIT_COLOR = "#252525"
+
+
+def partition_colors(trace: Trace) -> dict[tuple[str, int], str]:
+    """Every partition's :func:`partition_color`, computed in one pass over the trace."""
+    return {key: PARTITION_COLORS[i % len(PARTITION_COLORS)] for i, key in enumerate(partitions(trace))}
+
+
+def consumer_color(index: int) -> str:
+    """The colour of a consumer, by its place among the group's members (join order)."""
+    return CONSUMER_COLORS[index % len(CONSUMER_COLORS)]
+
+
+def rebalance_color(protocol: str | None) -> str:
+    """Shading of a rebalance span: reddish for eager (stop-the-world), bluish for cooperative."""
+    return REBALANCE_COLORS.get(protocol or "", REBALANCE_DEFAULT_COLOR)

@@ -102,6 +102,14 @@ KINDS: dict[str, str] = {
     "app.close": "A consumer application closed its consumer gracefully.",
     "app.stall": "A consumer application stopped polling for `duration_ms` (stuck processing).",
     "lag": "Sampled group lag per partition: hw - committed offset (committed -1 when none).",
+    # transactions
+    "txn.state": "A transaction coordinator changed a transactional id's state (Ongoing, PrepareCommit, ...).",
+    "txn.timeout": "The coordinator aborted a transaction open longer than transaction.timeout.ms (epoch bumped).",
+    "txn.init": "A transactional producer got its producer id and epoch (InitProducerId; older instances fenced).",
+    "txn.begin": "A producer began a transaction.",
+    "txn.offsets": "A producer added consumed offsets to its transaction (sendOffsetsToTransaction).",
+    "txn.end": "A producer's transaction ended (result commit|abort|failed) with its records per partition.",
+    "txn.fenced": "A producer learned it was fenced (PRODUCER_FENCED / INVALID_PRODUCER_EPOCH): a zombie.",
     # run
     "run.end": "The run finished at `t`.",
 }

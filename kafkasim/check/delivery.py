@@ -56,6 +56,8 @@ def analyse(trace: Trace) -> DeliveryReport:
     failed_by: Counter[str] = Counter()
     errors: Counter[str] = Counter()
     consumed: dict[Stream, list] = defaultdict(list)
+    consumed_committed: dict[Stream, list] = defaultdict(list)
+    txn_aborted: dict[Stream, list] = defaultdict(list)
     consumed_total = 0
     finals: dict[tuple[str, int], PartitionFinal] = {}
     elections: list[Any] = []
@@ -71,9 +73,14 @@ def analyse(trace: Trace) -> DeliveryReport:
         elif k == "produce.ack":
             s = _stream(ev)
             rec, n = ev.data["rec"], ev.data["count"]
-            acked[s].append((rec, rec + n))
+            if not ev.data.get("transactional"):  # a transactional record counts once its transaction commits
+                acked[s].append((rec, rec + n))
             ack_offsets[s].append((rec, n, ev.data["offset"], ev.seq))
             sent_hi[s] = max(sent_hi[s], rec + n)
+        elif k == "txn.end":
+            for topic, part, lo, hi in ev.data["records"]:
+                s = (ev.data["producer"], topic, part)
+                (acked if ev.data["result"] == "commit" else txn_aborted)[s].append((lo, hi))
         elif k == "produce.fail":
             s = _stream(ev)
             rec, n = ev.data["rec"], ev.data["count"]
@@ -87,6 +94,8 @@ def analyse(trace: Trace) -> DeliveryReport:
                 s = _stream(ev)
                 rec = ev.data["rec"]
                 consumed[s].append((rec, rec + ev.data["count"]))
+                if ev.data.get("isolation") == "read_committed":
+                    consumed_committed[s].append(((rec, rec + ev.data["count"]), ev.seq, ev.data["consumer"]))
             consumed_total += ev.data["count"]
         elif k == "log.final":
             d = ev.data
@@ -102,14 +111,20 @@ def analyse(trace: Trace) -> DeliveryReport:
 
     present: dict[Stream, list] = defaultdict(list)
     committed: dict[Stream, list] = defaultdict(list)
+    aborted_in_log: dict[Stream, list] = defaultdict(list)
     offline_streams: set[tuple[str, int]] = set()
     for key, f in finals.items():
         if f.offline:
             offline_streams.add(key)
-        for off, n, prod, rec in f.batches:
+        for off, n, prod, rec, state in _visible_batches(f):
             if not prod:
                 continue
             s = (prod, f.topic, f.partition)
+            if state == "aborted":
+                aborted_in_log[s].append((rec, rec + n))
+                continue
+            if state == "open":
+                continue
             present[s].append((rec, rec + n))
             if off + n <= f.hw:
                 committed[s].append((rec, rec + n))
@@ -169,6 +184,18 @@ def analyse(trace: Trace) -> DeliveryReport:
                                 "a retry re-sent a batch the broker had already appended"),
                 "offsets": _dup_offsets(finals[(s[1], s[2])], s[0])[:10],
             })
+    for s in streams:
+        ab = iv.merge([*txn_aborted.get(s, ()), *aborted_in_log.get(s, ())])
+        totals["aborted"] += iv.total(ab)
+        for rng, seq, consumer in consumed_committed.get(s, ()):
+            hit = iv.intersect([rng], ab)
+            if hit:
+                report.anomalies.append({
+                    "kind": "aborted-read", "producer": s[0], "topic": s[1], "partition": s[2],
+                    "records": iv.closed(hit), "count": iv.total(hit), "consumer": consumer, "events": [seq],
+                    "explanation": (f"read_committed consumer {consumer} was given {iv.total(hit)} record(s) of "
+                                    f"{s[0]} from an aborted transaction on {s[1]}-{s[2]}"),
+                })
     sent = totals["sent"]
     in_flight = max(0, sent - totals["acknowledged"] - totals["failed"])
     report.stats = {
@@ -185,6 +212,7 @@ def analyse(trace: Trace) -> DeliveryReport:
         "unavailable": totals["unavailable"],
         "in_flight": in_flight,
         "failed_present": totals["failed_present"],
+        "aborted": totals["aborted"],
         "failed_by_error": dict(sorted(failed_by.items())),
         "errors": dict(sorted(errors.items())),
     }
@@ -209,9 +237,31 @@ def analyse(trace: Trace) -> DeliveryReport:
     return report
 
 
+def _visible_batches(f: PartitionFinal) -> list[tuple[int, int, str, int, str]]:
+    """Each data batch of a final log with its state: "visible", "aborted" (its transaction
+    ended with an ABORT marker) or "open" (no marker yet), as a read_committed reader sees it."""
+    out: list[list[Any]] = []
+    open_txn: dict[int, list[list[Any]]] = {}
+    for b in f.batches:
+        off, n, prod, rec = b[:4]
+        pid, txn, control = (b[4], b[5], b[6]) if len(b) >= 7 else (-1, 0, 0)
+        if control:
+            for entry in open_txn.pop(pid, []):
+                entry[4] = "visible" if control == 1 else "aborted"
+            continue
+        entry = [off, n, prod, rec, "visible"]
+        if txn:
+            entry[4] = "open"
+            open_txn.setdefault(pid, []).append(entry)
+        out.append(entry)
+    return [tuple(e) for e in out]  # type: ignore[misc]
+
+
 def _dup_offsets(f: PartitionFinal, producer: str) -> list[dict[str, Any]]:
     where: dict[int, list[int]] = defaultdict(list)
-    for off, n, prod, rec in f.batches:
+    for off, n, prod, rec, state in _visible_batches(f):
+        if state != "visible":
+            continue
         if prod == producer:
             for i in range(n):
                 where[rec + i].append(off + i)

@@ -34,6 +34,10 @@ KNOWN_STATS: dict[str, str] = {
     "offline_partitions": "partitions without a leader at the end",
     "anomalies": "number of anomalies found",
     "groups": "per group: groups.<group.id>.<stat> with any of the group stats below",
+    "pipelines": ("per pipeline: pipelines.<name>.<stat>, stat one of records_in, records_out, lost, "
+                  "duplicated, duplicated_uncommitted, unprocessed, sink_duplicates_ignored"),
+    "aborted": "records of transactions that were aborted",
+    "matrix": "with modes: — matrix.<mode>.<stat>: records_in, records_out, lost, duplicated, duplicated_uncommitted",
     "rebalances": "rebalances (coordinator: PreparingRebalance until Stable), all groups",
     "max_rebalance_pause_ms": "longest time a member owned nothing because it had revoked everything",
     "total_rebalance_pause_ms": "sum of those pauses",
@@ -55,14 +59,21 @@ _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.l
 
 def lookup(result: dict[str, Any], name: str) -> Any:
     """The value of a result name (see :data:`KNOWN_STATS`); dotted names look inside."""
+    if "matrix" in result:  # a modes: run: matrix.<mode>.<stat>
+        parts = name.split(".")
+        rows = {r["mode"]: r for r in result["matrix"]}
+        if parts[0] == "matrix" and len(parts) == 3:
+            return rows.get(parts[1], {}).get(parts[2], 0)
+        return 0
     flat = {**result["stats"]["delivery"], **{k: v for k, v in result["stats"]["cluster"].items()
                                              if k != "partitions"}, **result["stats"].get("groups", {})}
     flat["anomalies"] = len(result["anomalies"])
     flat["groups"] = result.get("groups", {})
+    flat["pipelines"] = result.get("pipelines", {})
     parts = name.split(".")
-    if parts[0] == "groups" and len(parts) > 2:  # groups.<id>.<stat>; group ids may contain dots
+    if parts[0] in ("groups", "pipelines") and len(parts) > 2:  # groups.<id>.<stat>; ids may contain dots
         gid, stat = ".".join(parts[1:-1]), parts[-1]
-        return flat["groups"].get(gid, {}).get(stat, 0)
+        return flat[parts[0]].get(gid, {}).get(stat, 0)
     value: Any = flat.get(parts[0], 0)
     for p in parts[1:]:
         value = value.get(p, 0) if isinstance(value, dict) else 0

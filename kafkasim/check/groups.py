@@ -129,7 +129,7 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
         elif k == "lag":
             lag_max[d["group"]] = max(lag_max[d["group"]], d["lag"])
         elif k == "log.final":
-            for _off, n, prod, rec in d["batches"]:
+            for _off, n, prod, rec, *_ in d["batches"]:
                 if prod:
                     present[(prod, d["topic"], d["partition"])].append((rec, rec + n))
 

@@ -14,6 +14,7 @@ from kafkasim._version import __version__
 from kafkasim.check.delivery import analyse
 from kafkasim.check.expect import evaluate
 from kafkasim.check.groups import analyse_groups, totals
+from kafkasim.check.pipeline import analyse_pipelines
 from kafkasim.sim.trace import SCHEMA_VERSION, Trace
 
 RESULT_SCHEMA_VERSION = 1
@@ -22,6 +23,7 @@ RESULT_SCHEMA_VERSION = 1
 def build_result(trace: Trace, expectations: tuple = (), scenario: Any = None) -> dict[str, Any]:
     rep = analyse(trace)
     grp = analyse_groups(trace)
+    pipes = analyse_pipelines(trace)
     end = trace.events[-1].t if trace.events else 0
     result: dict[str, Any] = {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -36,11 +38,63 @@ def build_result(trace: Trace, expectations: tuple = (), scenario: Any = None) -
         "stats": {"delivery": rep.stats, "cluster": rep.cluster, "groups": totals(grp["groups"])},
         "groups": grp["groups"],
         "rebalances": grp["rebalances"],
+        "pipelines": pipes,
         "anomalies": rep.anomalies,
         "expectations": [],
     }
     result["expectations"] = evaluate(expectations, result)
     return result
+
+
+def build_matrix_result(results: dict[str, dict[str, Any]], expectations: tuple = (),
+                        scenario: Any = None) -> dict[str, Any]:
+    """One document for a ``modes:`` run: a row per delivery mode, and each mode's full result."""
+    rows = []
+    for mode, res in results.items():
+        pipes = res.get("pipelines", {}).values()
+        row = {"mode": mode}
+        for key in ("records_in", "records_out", "lost", "duplicated", "duplicated_uncommitted", "unprocessed"):
+            row[key] = sum(p[key] for p in pipes)
+        rows.append(row)
+    first = next(iter(results.values()), {})
+    doc: dict[str, Any] = {
+        "schema_version": RESULT_SCHEMA_VERSION,
+        "kafkasim_version": __version__,
+        "scenario": first.get("scenario"),
+        "file": getattr(scenario, "file", None),
+        "description": getattr(scenario, "description", ""),
+        "seed": first.get("seed"),
+        "valid": all(r["valid"] is not False for r in results.values()),
+        "matrix": rows,
+        "runs": results,
+        "anomalies": [dict(a, mode=m) for m, r in results.items() for a in r["anomalies"]],
+        "expectations": [],
+    }
+    doc["expectations"] = evaluate(expectations, doc)
+    return doc
+
+
+def render_matrix(doc: dict[str, Any]) -> str:
+    """The at-most-once / at-least-once / exactly-once comparison as a table."""
+    lines = [f"scenario {doc['scenario']}  (seed {doc['seed']}): the same workload and crash in each mode", ""]
+    if doc.get("description"):
+        lines.extend(f"  {line}".rstrip() for line in doc["description"].strip().splitlines())
+        lines.append("")
+    head = f"  {'mode':<16} {'records in':>10} {'records out':>11} {'lost':>6} {'duplicated':>10} {'dup (uncommitted)':>17}"
+    lines.append(head)
+    lines.append("  " + "-" * (len(head) - 2))
+    for r in doc["matrix"]:
+        lines.append(f"  {r['mode']:<16} {r['records_in']:>10} {r['records_out']:>11} {r['lost']:>6} "
+                     f"{r['duplicated']:>10} {r['duplicated_uncommitted']:>17}")
+    lines.append("")
+    lines.append("  records out and duplicates as a read_committed reader of the output sees them; "
+                 "for idempotent-sink, writes to the external store")
+    if doc["expectations"]:
+        lines.append("")
+        lines.append("expectations")
+        for e in doc["expectations"]:
+            lines.append(f"  {'ok  ' if e['ok'] else 'FAIL'} {e['name']} {e['expected']}  (actual {e['actual']})")
+    return "\n".join(lines)
 
 
 def passed(result: dict[str, Any]) -> bool:
@@ -97,6 +151,13 @@ def render(result: dict[str, Any]) -> str:
             paused = {m: v["pause_ms"] for m, v in r["members"].items() if v["pause_ms"]}
             lines.append(f"    {r['group']} gen {r['generation']} {r['protocol'] or ''} {r['start_ms'] / 1000:.3f}s"
                          f"-{end}: {r['trigger']}" + (f"; paused {paused}" if paused else ""))
+    if result.get("pipelines"):
+        lines.append("")
+        lines.append("pipelines (as a read_committed reader of the output sees them)")
+        for name, st in result["pipelines"].items():
+            lines.append(f"  {name}: in {st['records_in']}, out {st['records_out']}, lost {st['lost']}, "
+                         f"duplicated {st['duplicated']} (read_uncommitted: {st['duplicated_uncommitted']}), "
+                         f"not reached {st['unprocessed']}")
     if result["anomalies"]:
         lines.append("")
         lines.append("anomalies")

@@ -360,7 +360,7 @@ class Consumer:
             b = c.batch
             self.world.emit("consume", self.name, consumer=self.name, group=self.group_id, topic=c.tp.topic,
                             partition=c.tp.partition, offset=c.offset, count=c.count, producer=b.origin,
-                            rec=b.rec + (c.offset - b.base_offset))
+                            rec=b.rec + (c.offset - b.base_offset), isolation=self.conf["isolation.level"])
         if out or skipped:
             self._send_fetches()
         return out

@@ -66,7 +66,8 @@ def record_size(key: Any, value: Any, headers: Any, size: int | None) -> int:
 class Producer:
     """A Kafka producer client on the simulated network."""
 
-    def __init__(self, conf: dict[str, Any], cluster: Cluster, name: str | None = None) -> None:
+    def __init__(self, conf: dict[str, Any], cluster: Cluster, name: str | None = None, *,
+                 origin: str | None = None) -> None:
         from kafkasim.config import check_producer, resolve
 
         conf = check_producer(resolve("producer", _without_bootstrap(conf), "producer"), "producer")
@@ -74,7 +75,14 @@ class Producer:
         self.cluster = cluster
         self.world = cluster.world
         self.name = name or conf.get("client.id") or "producer"
-        self.world.net.add_node(self.name, "producer")
+        # the records' identity in the trace: one name per producer *instance* (a restarted
+        # application's producer numbers its records from 0 again)
+        self.origin = origin or self.name
+        if self.world.net.has_node(self.name):
+            if not self.world.net.node(self.name).alive:
+                self.world.net.restart(self.name)
+        else:
+            self.world.net.add_node(self.name, "producer")
         self._rng = self.world.rng(f"producer:{self.name}")
         self.acks: str = conf["acks"]
         self.idempotent: bool = bool(conf["enable.idempotence"])
@@ -171,6 +179,7 @@ class Producer:
         self.world.emit("client.crash", self.name, client=self.name)
         self.closed = True
         self._inc += 1
+        self._conns.clear()
 
     # -- accumulator ------------------------------------------------------------------------------
     def _next_rec(self, tp: TopicPartition) -> int:
@@ -217,7 +226,7 @@ class Producer:
         if b is None or b.closed or b.attempts or (b.count and b.size + rsize > self.batch_size):
             if b is not None:
                 b.closed = True
-            b = ProducerBatch(tp, self.name, self._rec_next.get(tp, 0), created, size=BATCH_OVERHEAD, keys=[])
+            b = ProducerBatch(tp, self.origin, self._rec_next.get(tp, 0), created, size=BATCH_OVERHEAD, keys=[])
             q.append(b)
             self._schedule(created + self.linger)
         return b
@@ -358,7 +367,7 @@ class Producer:
             b.attempts += 1
             b.inflight = True
             self._inflight_batches.setdefault(tp, []).append(b)
-            self.world.emit("produce.send", self.name, producer=self.name, topic=tp.topic,
+            self.world.emit("produce.send", self.name, producer=self.origin, topic=tp.topic,
                             partition=tp.partition, rec=b.rec, count=b.count, attempt=b.attempts,
                             broker=leader, producer_id=b.producer_id, base_sequence=b.base_sequence)
         inc = self._inc
@@ -467,7 +476,7 @@ class Producer:
             self.metadata.refresh()
 
     def _emit_error(self, tp: TopicPartition, b: ProducerBatch, err: KafkaError, retry: bool) -> None:
-        self.world.emit("produce.error", self.name, producer=self.name, topic=tp.topic, partition=tp.partition,
+        self.world.emit("produce.error", self.name, producer=self.origin, topic=tp.topic, partition=tp.partition,
                         rec=b.rec, count=b.count, error=err.name, retry=retry)
 
     def _backoff(self, attempts: int) -> int:
@@ -518,7 +527,7 @@ class Producer:
         if b.done:
             return
         b.done = True
-        self.world.emit("produce.ack", self.name, producer=self.name, topic=tp.topic, partition=tp.partition,
+        self.world.emit("produce.ack", self.name, producer=self.origin, topic=tp.topic, partition=tp.partition,
                         rec=b.rec, count=b.count, offset=base_offset, acks=self.acks, attempt=b.attempts,
                         transactional=self.txn is not None)
         self._report(tp, b, None, base_offset)
@@ -539,9 +548,9 @@ class Producer:
     def _fail_records(self, tp: TopicPartition, rec: int, count: int, error: KafkaError,
                       callbacks: Any, keys: Any, values: Any, headers: Any = None,
                       counted: bool = True) -> None:
-        self.world.emit("produce.fail", self.name, producer=self.name, topic=tp.topic, partition=tp.partition,
+        self.world.emit("produce.fail", self.name, producer=self.origin, topic=tp.topic, partition=tp.partition,
                         rec=rec, count=count, error=error.name)
-        fake = ProducerBatch(tp, self.name, rec, self.world.now, count=count, keys=keys, values=values,
+        fake = ProducerBatch(tp, self.origin, rec, self.world.now, count=count, keys=keys, values=values,
                              headers=headers, callbacks=callbacks)
         self._report(tp, fake, error, -1)
 
@@ -554,7 +563,7 @@ class Producer:
                     msg = Message(tp.topic, tp.partition, base + i if base >= 0 else -1,
                                   b.keys[i] if b.keys else None, b.values[i] if b.values else None,
                                   self.world.now, b.headers[i] if b.headers else None, error,
-                                  rid=f"{self.name}:{tp}:{b.rec + i}")
+                                  rid=f"{self.origin}:{tp}:{b.rec + i}")
                     cb(error, msg)
         if self._outstanding == 0 and self._flush_waiters:
             waiters, self._flush_waiters = self._flush_waiters, []

@@ -118,7 +118,7 @@ class TransactionManager:
             return
         self.state = "FATAL"
         self.fatal_error = E.PRODUCER_FENCED if err in FENCING else err
-        self.world.emit("txn.fenced", self.p.name, producer=self.p.name, transactional_id=self.tid,
+        self.world.emit("txn.fenced", self.p.name, producer=self.p.origin, transactional_id=self.tid,
                         producer_id=self.p.producer_id, producer_epoch=self.p.producer_epoch, error=err.name)
 
     def _check_usable(self, ev: simpy.Event, what: str) -> bool:
@@ -142,7 +142,7 @@ class TransactionManager:
                 return
             self.p._set_producer_id(pid, epoch)
             self.state = "READY"
-            self.world.emit("txn.init", self.p.name, producer=self.p.name, transactional_id=self.tid,
+            self.world.emit("txn.init", self.p.name, producer=self.p.origin, transactional_id=self.tid,
                             producer_id=pid, producer_epoch=epoch)
             ev.succeed(None)
 
@@ -160,7 +160,7 @@ class TransactionManager:
         self.added, self.pending, self.abortable = set(), set(), None
         self.offset_groups = []
         self.start_recs = dict(self.p._rec_next)
-        self.world.emit("txn.begin", self.p.name, producer=self.p.name, transactional_id=self.tid, n=self.count)
+        self.world.emit("txn.begin", self.p.name, producer=self.p.origin, transactional_id=self.tid, n=self.count)
 
     def need_partition(self, tp: TopicPartition) -> None:
         """The sender holds a partition's batches until AddPartitionsToTxn registered it."""
@@ -233,7 +233,7 @@ class TransactionManager:
 
         def committed(err: KafkaError) -> None:
             if err is E.NONE:
-                self.world.emit("txn.offsets", self.p.name, producer=self.p.name, transactional_id=self.tid,
+                self.world.emit("txn.offsets", self.p.name, producer=self.p.origin, transactional_id=self.tid,
                                 group=gid, offsets=[[tp.topic, tp.partition, o] for tp, o in sorted(to_commit.items())])
                 ev.succeed(None)
             elif err in (E.NOT_COORDINATOR, E.COORDINATOR_NOT_AVAILABLE):
@@ -312,6 +312,6 @@ class TransactionManager:
     def _emit_end(self, result: str) -> None:
         recs = [[tp.topic, tp.partition, self.start_recs.get(tp, 0), hi]
                 for tp, hi in sorted(self.p._rec_next.items()) if hi > self.start_recs.get(tp, 0)]
-        self.world.emit("txn.end", self.p.name, producer=self.p.name, transactional_id=self.tid, result=result,
+        self.world.emit("txn.end", self.p.name, producer=self.p.origin, transactional_id=self.tid, result=result,
                         producer_id=self.p.producer_id, producer_epoch=self.p.producer_epoch, records=recs,
                         groups=list(self.offset_groups), n=self.count)

@@ -7,7 +7,8 @@ Example::
     wrote acks1.png
 
 With several traces, one file per trace: ``-o out.png a.jsonl b.jsonl`` writes
-``out-a.png`` and ``out-b.png``. Exit codes: 0 written; 2 unreadable trace, bad output name,
+``out-a.png`` and ``out-b.png``; except ``--kind timeline``, which draws them side by side on
+one time axis in ``out.png`` (eager vs cooperative on the same seed). Exit codes: 0 written; 2 unreadable trace, bad output name,
 or nothing to plot (e.g. no such partition).
 """
 
@@ -27,23 +28,35 @@ EXIT_USAGE = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """Options: ``TRACE...``, ``--kind``, ``-o/--output FILE``, ``--topic``, ``--partition``."""
+    """Options: ``TRACE...``, ``--kind``, ``-o/--output FILE``, ``--topic``, ``--partition``, ``--group``."""
     parser.add_argument("traces", nargs="+", metavar="TRACE", help="trace file(s) written by `kafkasim run --trace`")
     parser.add_argument("--kind", choices=KINDS, default="replication",
                         help="replication: LEO/HW/ISR per partition over time; delivery: outcome per "
-                        "producer (default: replication)")
+                        "producer; timeline: which consumer owned which partition when, rebalances shaded "
+                        "(several traces: side by side in one figure); lag: consumer lag per partition over "
+                        "time (default: replication)")
     parser.add_argument("-o", "--output", required=True, metavar="FILE",
                         help=f"output file; the format comes from the suffix ({', '.join(style.SUFFIXES)}); "
-                        "with several traces, FILE-<trace name>.<suffix> per trace")
+                        "with several traces, FILE-<trace name>.<suffix> per trace (timeline: all in FILE)")
     parser.add_argument("--topic", help="replication: only this topic's partitions")
     parser.add_argument("--partition", type=int, metavar="N", help="replication: only partition N")
+    parser.add_argument("--group", metavar="NAME", help="timeline, lag: only this consumer group")
 
 
-def _figure(kind: str, trace: Trace, topic: str | None = None, partition: int | None = None) -> Figure:
+def _figure(kind: str, trace: Trace, topic: str | None = None, partition: int | None = None,
+            group: str | None = None) -> Figure:
     if kind == "replication":
         from kafkasim.plot.replication import replication_figure
 
         return replication_figure(trace, topic, partition)
+    if kind == "timeline":
+        from kafkasim.plot.timeline import timeline_figure
+
+        return timeline_figure(trace, group)
+    if kind == "lag":
+        from kafkasim.plot.lag import lag_figure
+
+        return lag_figure(trace, group)
     from kafkasim.plot.delivery import delivery_figure
 
     return delivery_figure(trace)
@@ -81,9 +94,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     except OSError as exc:
         err.write(f"kafkasim plot: cannot read {exc.filename or 'trace'}: {exc.strerror or exc}\n")
         return EXIT_USAGE
-    for trace, path in zip(traces, _outputs(args.output, args.traces), strict=True):
+    group = getattr(args, "group", None)
+    if args.kind == "timeline" and len(traces) > 1:  # side by side on one time axis, in one file
+        from kafkasim.plot.timeline import compare_timelines
+
+        jobs = [(lambda: compare_timelines(traces, group), Path(args.output))]
+    else:
+        jobs = [(lambda t=t: _figure(args.kind, t, args.topic, args.partition, group), path)
+                for t, path in zip(traces, _outputs(args.output, args.traces), strict=True)]
+    for draw, path in jobs:
         try:
-            style.save(_figure(args.kind, trace, args.topic, args.partition), path)
+            style.save(draw(), path)
         except style.PlotError as exc:
             err.write(f"kafkasim plot: {exc}\n")
             return EXIT_USAGE
@@ -95,12 +116,17 @@ def run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def applicable(trace: Trace) -> list[str]:
-    """The plot kinds this trace has data for: replication needs partitions, delivery producers."""
+    """The plot kinds this trace has data for: replication needs partitions, delivery producers,
+    timeline consumer-group events, lag the group lag samples."""
     kinds = []
     if trace.of("partition.created"):
         kinds.append("replication")
     if trace.of("produce.send", "produce.ack", "produce.fail", "produce.unsent"):
         kinds.append("delivery")
+    if trace.of("member.assigned", "group.rebalance"):
+        kinds.append("timeline")
+    if trace.of("lag"):
+        kinds.append("lag")
     return kinds
 
 

@@ -150,3 +150,12 @@ def consumer_color(index: int) -> str:
 def rebalance_color(protocol: str | None) -> str:
     """Shading of a rebalance span: reddish for eager (stop-the-world), bluish for cooperative."""
     return REBALANCE_COLORS.get(protocol or "", REBALANCE_DEFAULT_COLOR)
+
+
+def figure_handles(fig: Figure) -> dict[str, object]:
+    """The first legend handle of each label over all of ``fig``'s axes, in drawing order."""
+    handles: dict[str, object] = {}
+    for ax in fig.axes:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    return handles

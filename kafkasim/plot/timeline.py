@@ -100,11 +100,6 @@ class Group:
         return min((s[0][0] for m in self.members.values() for s in m.bars.values()), default=None)
 
 
-def _add(items: list[str], item: str | None) -> None:
-    if item and item not in items:
-        items.append(item)
-
-
 def read(trace: Trace) -> tuple[dict[str, Group], float]:
     """Every group's timeline, and the run's end (s)."""
     groups: dict[str, Group] = {}
@@ -136,14 +131,16 @@ def read(trace: Trace) -> tuple[dict[str, Group], float]:
             if grp.episodes and grp.episodes[-1].end is None:
                 ep = grp.episodes[-1]
                 ep.end, ep.generation, ep.emptied = t, d.get("generation"), k == "group.state"
-            _add(grp.assignors, d.get("protocol") if k == "group.stable" else None)
+            if k == "group.stable" and d.get("protocol") and d["protocol"] not in grp.assignors:
+                grp.assignors.append(d["protocol"])  # group.stable's protocol is the assignor's name
         elif k == "member.assigned":
             ids[d["member"]] = ev.node
             m = member(g, ev.node)
             m.removed = None
             m.own({(tp[0], tp[1]) for tp in d["partitions"]}, t)
             m.mark("assigned", t)
-            _add(grp.protocols, d.get("protocol"))
+            if d.get("protocol") and d["protocol"] not in grp.protocols:  # eager | cooperative
+                grp.protocols.append(d["protocol"])
             ep = next((e for e in reversed(grp.episodes) if e.generation == d.get("generation")), None)
             if ep is not None and ep.protocol is None:
                 ep.protocol = d.get("protocol")
@@ -182,8 +179,9 @@ def select(groups: dict[str, Group], group: str | None) -> list[Group]:
         return [groups[g] for g in sorted(groups)]
     if group in groups:
         return [groups[group]]
-    have = ", ".join(sorted(groups)) or "none"
-    raise style.PlotError(f"no consumer group {group or ''} in this trace (groups: {have})".replace("  ", " "))
+    if not groups:
+        raise style.PlotError("no consumer-group events in this trace: nothing to plot for the timeline")
+    raise style.PlotError(f"no consumer group {group} in this trace (it has: {', '.join(sorted(groups))})")
 
 
 def _owner_view(grp: Group, view: str) -> bool:
@@ -219,10 +217,6 @@ def _marks(ax: Axes, m: Member, y: float) -> None:
                 zorder=6, label=label, gid=f"mark:{kind}:{m.name}")
 
 
-def _levels(grp: Group) -> int:
-    return 1 if len(grp.episodes) < 2 else 2
-
-
 def _draw(ax: Axes, grp: Group, owners: bool, colors: dict[TP, str], end: float,
           window: tuple[float, float] | None = None, columns: int = 1) -> None:
     """Draw a group's rows and rebalances on ``ax`` (a zoom if ``window``, 1 of ``columns``)."""
@@ -245,16 +239,16 @@ def _draw(ax: Axes, grp: Group, owners: bool, colors: dict[TP, str], end: float,
         ax.axhline(n - len(grp.members) - 0.5, color="#9e9e9e", lw=0.7, zorder=1)
     lo, hi = window or (-0.01 * end, end or 1)
     char = (hi - lo) * columns / 190  # about 190 characters of 7 pt text across the full width
-    levels = [-1e18] * _levels(grp)  # where each label level is free again
+    levels = [-1e18] * (1 + (len(grp.episodes) > 1))  # label rows; each value: where the row is free again
     for i, ep in enumerate(grp.episodes):
         stop = end if ep.end is None else ep.end
-        ax.add_patch(Rectangle((ep.start, 0), max(stop - ep.start, end / 2000), 1, transform=ax.get_xaxis_transform(),
-                               facecolor=style.rebalance_color(ep.protocol), alpha=0.55, lw=0, zorder=0,
-                               gid=f"rebalance:{grp.name}:{i}"))
+        color = style.rebalance_color(ep.protocol)  # the edge keeps a 0 ms span (group emptied) visible
+        ax.add_patch(Rectangle((ep.start, 0), stop - ep.start, 1, transform=ax.get_xaxis_transform(), facecolor=color,
+                               edgecolor=color, alpha=0.55, lw=0.8, zorder=0, gid=f"rebalance:{grp.name}:{i}"))
         if stop < lo or ep.start > hi:
             continue
         text = ep.label(detail=window is not None)
-        x = max(ep.start, lo)
+        x = max(lo, min(ep.start, hi - len(text) * char))  # a label near the right edge moves left
         level = next((j for j, free in enumerate(levels) if x >= free), min(range(len(levels)), key=levels.__getitem__))
         levels[level] = x + (len(text) + 2) * char
         ax.text(x, n - 0.25 + 0.85 * level, text, fontsize=7, va="bottom", ha="left", clip_on=True,
@@ -288,10 +282,10 @@ def zoom_windows(groups: list[Group], end: float) -> list[tuple[float, float]]:
             spans.append((ep.start, max([stop, *near])))
             if any(b - a < 0.005 * end for a, b in zip(near, near[1:], strict=False)):
                 found.append(spans[-1])
-    found = [(min([a, *(x for x, y in spans if x <= z and y >= a)]), max([z, *(y for x, y in spans if x <= z and y >= a)]))
-             for a, z in found]
     merged: Spans = []
     for a, z in sorted(found):
+        while touching := [(x, y) for x, y in spans if x <= z + 0.01 * end and y >= a and (x < a or y > z)]:
+            a, z = min(a, *(x for x, _ in touching)), max(z, *(y for _, y in touching))
         if merged and a - merged[-1][1] < 0.03 * end:
             merged[-1] = (merged[-1][0], max(z, merged[-1][1]))
         else:
@@ -302,10 +296,7 @@ def zoom_windows(groups: list[Group], end: float) -> list[tuple[float, float]]:
 
 def _legend(fig: Figure, protocols: set[str | None]) -> None:
     """One legend under the panels: ownership, rebalances, then the marks in a fixed order."""
-    handles: dict[str, object] = {}
-    for ax in fig.axes:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
+    handles = style.figure_handles(fig)
     proxies = {"owned (colour: partition)": Patch(facecolor="#bdbdbd", edgecolor="white"),
                "held after the coordinator removed it": Patch(**{**ZOMBIE, "facecolor": "#eeeeee", "lw": 0.5})}
     handles.update({k: v for k, v in proxies.items() if k in handles})
@@ -322,9 +313,11 @@ def _plural(n: int, word: str) -> str:
 
 
 def _figure(panels: list[tuple[Trace, Group]], end: float, view: str, heading: str, label_traces: bool) -> Figure:
+    if view not in ("auto", "lanes", "owners") or not panels:
+        raise style.PlotError(f"view {view!r}: use auto, lanes or owners" if panels else "no trace to draw")
     groups = [g for _, g in panels]
     windows = zoom_windows(groups, end)
-    rows = [len(_slots(g, _owner_view(g, view))) + 0.85 * _levels(g) + 0.6 for g in groups]
+    rows = [len(_slots(g, _owner_view(g, view))) + 0.85 * (1 + (len(g.episodes) > 1)) + 0.6 for g in groups]
     heights = [h for r in rows for h in ((r, 0.8 * r) if windows else (r,))]
     inch = 0.17 if max(rows) > 30 else 0.21
     fig = style.new_figure(inch * sum(heights) + 0.75 * len(heights) + 1.3)
@@ -362,7 +355,8 @@ def timeline_figure(trace: Trace, group: str | None = None, view: str = "auto") 
     groups, end = read(trace)
     chosen = select(groups, group)
     names = ", ".join(f"{g.name} ({g.protocol()})" for g in chosen)
-    heading = style.title(trace, f"Rebalance timeline: which consumer owned which partition, when; group {names}")
+    what = f"Rebalance timeline: which consumer owned which partition, when; group{'s' * (len(chosen) > 1)} {names}"
+    heading = style.title(trace, what)
     return _figure([(trace, g) for g in chosen], end, view, heading, False)
 
 

@@ -17,11 +17,14 @@ from kafkasim import config
 from kafkasim.errors import ConfigError, ScenarioError
 from kafkasim.scenario import yamlsafe
 from kafkasim.scenario.model import (
+    CRASH_POINTS,
+    PIPELINE_MODES,
     ConsumerSpec,
     Expectation,
     Fault,
     KeySpec,
     Latency,
+    PipelineSpec,
     ProducerSpec,
     Scenario,
     TopicSpec,
@@ -114,6 +117,7 @@ TOP = {
     "duration_ms": "simulated run time", "cluster": "brokers and their config", "topics": "topics to create",
     "producers": "producer workloads", "consumers": "standalone consumers", "faults": "the fault schedule",
     "expect": "what Kafka guarantees here, checked on every run",
+    "pipelines": "consume-transform-produce stages", "modes": "run the pipelines once per delivery mode",
 }
 
 
@@ -145,16 +149,78 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
     topic_names = {t.name: t for t in topics}
     producers = _producers(r, top, topic_names, bconf)
     consumers = _consumers(r, top, topic_names, bconf)
-    nodes = {f"broker-{i}" for i in range(1, brokers + 1)} | {"controller"}
-    for kind, items in (("producers", producers), ("consumers", consumers)):
+    pipelines = _pipelines(r, top, topic_names, bconf)
+    modes = _modes(r, top, pipelines)
+    nodes = {f"broker-{i}" for i in range(1, brokers + 1)} | {"controller", "monitor"}
+    for kind, items in (("producers", producers), ("consumers", consumers), ("pipelines", pipelines)):
         for i, item in enumerate(items):
-            if item.name in nodes:
-                raise r.error((kind, i, "name"), f"name '{item.name}' is already used by another node")
-            nodes.add(item.name)
-    faults = _faults(r, top, nodes, duration, {c.name for c in consumers})
+            names = [item.name, f"{item.name}-producer"] if kind == "pipelines" else [item.name]
+            for n in names:
+                if n in nodes:
+                    raise r.error((kind, i, "name"), f"name '{n}' is already used by another node")
+                nodes.add(n)
+    faults = _faults(r, top, nodes, duration, {c.name for c in consumers} | {p.name for p in pipelines},
+                     {p.name for p in pipelines}, {p.name for p in producers})
     expect = _expect(r, top)
     return Scenario(name, file, description, seed, duration, brokers, bconf, switches, latency, topics,
-                    producers, consumers, faults, expect, source_hash)
+                    producers, consumers, faults, expect, source_hash, pipelines, modes)
+
+
+def _pipelines(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) -> tuple[PipelineSpec, ...]:
+    out = []
+    for i, item in enumerate(r.get(top, (), "pipelines", list, [])):
+        p = ("pipelines", i)
+        m = r.mapping(item, p, {
+            "name": "node name (also the group.id unless config sets one)", "input": "topic to consume",
+            "output": "topic to produce to (same partition number)", "mode": f"one of {', '.join(PIPELINE_MODES)}",
+            "members": "how many instances (named name-1..N)", "processing_ms": "time to process one record",
+            "config": "consumer config", "producer_config": "producer config"})
+        name = r.get(m, p, "name", str)
+        inp = _topic_ref_key(r, m, p, "input", topics)
+        outp = _topic_ref_key(r, m, p, "output", topics)
+        if topics[outp].partitions < topics[inp].partitions:
+            raise r.error((*p, "output"), f"'{outp}' has {topics[outp].partitions} partitions, fewer than input "
+                          f"'{inp}' ({topics[inp].partitions}); the stage writes each record to the same partition")
+        mode = r.get(m, p, "mode", str, "at-least-once", choices=PIPELINE_MODES)
+        conf_in = dict(m.get("config") or {})
+        conf_in.setdefault("group.id", name)
+        conf_in.setdefault("enable.auto.commit", False)
+        conf_in.setdefault("auto.offset.reset", "earliest")
+        conf = r.conf("consumer", conf_in, (*p, "config"),
+                      lambda v, pp: config.check_consumer(config.resolve("consumer", v, pp), bconf, pp))
+        if conf["enable.auto.commit"]:
+            raise r.error((*p, "config"), "a pipeline commits by itself: enable.auto.commit must be false")
+        pconf = r.conf("producer", m.get("producer_config"), (*p, "producer_config"),
+                       lambda v, pp: config.check_producer(config.resolve("producer", v, pp), pp, broker=bconf))
+        members = r.get(m, p, "members", int, 1, minimum=1)
+        processing = r.get(m, p, "processing_ms", int, 0, minimum=0)
+        for k in range(members):
+            member = f"{name}-{k + 1}" if members > 1 else name
+            out.append(PipelineSpec(member, inp, outp, mode, dict(conf), dict(pconf), processing))
+    return tuple(out)
+
+
+def _topic_ref_key(r: Reader, m: dict, path: Path, key: str, topics: dict[str, TopicSpec]) -> str:
+    name = r.get(m, path, key, str)
+    if name not in topics:
+        raise r.error((*path, key), f"unknown topic '{name}'{yamlsafe.suggest(name, topics)}; "
+                      f"defined topics: {', '.join(sorted(topics)) or 'none'}")
+    return name
+
+
+def _modes(r: Reader, top: dict, pipelines: tuple[PipelineSpec, ...]) -> tuple[str, ...]:
+    if "modes" not in top:
+        return ()
+    modes = r.get(top, (), "modes", list)
+    if not pipelines:
+        raise r.error(("modes",), "modes: runs the pipelines once per mode, but there are no pipelines", key=True)
+    for j, mode in enumerate(modes):
+        if mode not in PIPELINE_MODES:
+            raise r.error(("modes", j), f"expected one of {', '.join(PIPELINE_MODES)}, got {mode!r}"
+                          f"{yamlsafe.suggest(str(mode), PIPELINE_MODES)}")
+    if len(set(modes)) != len(modes) or not modes:
+        raise r.error(("modes",), "expected a non-empty list of distinct modes")
+    return tuple(modes)
 
 
 def _topics(r: Reader, top: dict, brokers: int, bconf: dict) -> tuple[TopicSpec, ...]:
@@ -201,7 +267,8 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
         w = r.mapping(r.get(m, p, "workload", dict), wp, {
             "topic": "topic to send to", "count": "records to send", "rate_per_s": "records per second",
             "start_ms": "when to start", "key": "record keys (omit for null keys)", "value_size": "bytes per value",
-            "partition": "explicit partition"})
+            "partition": "explicit partition",
+            "transaction": "send in transactions: {size: records per transaction, abort_every: n}"})
         topic = _topic_ref(r, w, wp, topics)
         count = r.get(w, wp, "count", int, minimum=0)
         rate = r.get(w, wp, "rate_per_s", float, 1000.0)
@@ -226,7 +293,18 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             if re.search(r"\{(?!n\})|(?<!\{n)\}", pattern):
                 raise r.error((*kp, "pattern"), f"'{pattern}': only {{n}} may appear in braces")
             key = KeySpec(pattern, cardinality, r.get(km, kp, "choice", str, "cycle", choices=("cycle", "random")))
-        out.append(ProducerSpec(name, conf, Workload(topic, count, float(rate), start, key, value_size, partition)))
+        txn_size = abort_every = 0
+        if w.get("transaction") is not None:
+            tp_ = (*wp, "transaction")
+            tm = r.mapping(w["transaction"], tp_, {"size": "records per transaction",
+                                                   "abort_every": "abort every n-th transaction (0: never)"})
+            txn_size = r.get(tm, tp_, "size", int, 10, minimum=1)
+            abort_every = r.get(tm, tp_, "abort_every", int, 0, minimum=0)
+            if not conf.get("transactional.id"):
+                conf["transactional.id"] = f"{name}-txn"
+                conf = dict(config.check_producer(conf, yamlsafe.format_path((*p, "config"))))
+        out.append(ProducerSpec(name, conf, Workload(topic, count, float(rate), start, key, value_size, partition,
+                                                     txn_size, abort_every)))
     return tuple(out)
 
 
@@ -276,14 +354,16 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
 
 
 def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
-            consumer_names: set[str] = frozenset()) -> tuple[Fault, ...]:
+            consumer_names: set[str] = frozenset(), pipeline_names: set[str] = frozenset(),
+            producer_names: set[str] = frozenset()) -> tuple[Fault, ...]:
     out = []
     for i, item in enumerate(r.get(top, (), "faults", list, [])):
         p = ("faults", i)
         m = r.mapping(item, p, {
             "at_ms": "when", "action": f"one of {', '.join(FAULT_ACTIONS)}", "target": "node to crash/restart",
             "from": "link source node", "to": "link destination node(s)", "both": "both directions (default true)",
-            "count": "messages to drop", "extra_ms": "added latency", "duration_ms": "how long a stall lasts"})
+            "count": "messages to drop", "extra_ms": "added latency", "duration_ms": "how long a stall lasts",
+            "point": f"pipelines: crash at the next {'|'.join(CRASH_POINTS)}"})
         at = r.get(m, p, "at_ms", int, minimum=0)
         if at > duration:
             raise r.error((*p, "at_ms"), f"{at} is after the end of the run (duration_ms {duration})")
@@ -297,14 +377,22 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
 
         if action in ("crash", "restart", "close", "stall"):
             target = node("target")
-            kind = "broker" if target.startswith("broker-") else "consumer" if target in consumer_names else "other"
+            kind = ("broker" if target.startswith("broker-") else "consumer" if target in consumer_names
+                    else "producer" if target in producer_names else "other")
+            if kind == "producer" and action != "crash":
+                raise r.error((*p, "action"), f"{action} of producer '{target}' is not modelled; only crash")
             if kind == "other" or (kind == "broker" and action in ("close", "stall")):
                 allowed = "brokers and consumers" if action in ("crash", "restart") else "consumers"
                 raise r.error((*p, "target"), f"{action} of '{target}': only {allowed} can {action} in this version")
             duration_ms = r.get(m, p, "duration_ms", int, 0, minimum=0)
             if action == "stall" and duration_ms <= 0:
                 raise r.error(p, "missing required key 'duration_ms' (how long the application stops polling)")
-            out.append(Fault(at, action, target, duration_ms=duration_ms))
+            if action in ("close", "stall") and target in pipeline_names:
+                raise r.error((*p, "action"), f"{action} of pipeline '{target}' is not modelled; crash it instead")
+            point = r.get(m, p, "point", str, "", choices=("", *CRASH_POINTS))
+            if point and (action != "crash" or target not in pipeline_names):
+                raise r.error((*p, "point"), "point: applies to a crash of a pipeline")
+            out.append(Fault(at, action, target, duration_ms=duration_ms, point=point))
             continue
         src = node("from")
         to = m.get("to")

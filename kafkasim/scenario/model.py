@@ -34,6 +34,8 @@ class Workload:
     key: KeySpec | None = None
     value_size: int = 100
     partition: int = -1
+    transaction_size: int = 0  # > 0: a transactional producer, this many records per transaction
+    abort_every: int = 0  # abort every n-th transaction (0: never)
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,29 @@ class ConsumerSpec:
         return self.config.get("group.id")
 
 
+PIPELINE_MODES = ("at-most-once", "at-least-once", "exactly-once", "idempotent-sink")
+CRASH_POINTS = ("after-consume", "mid-processing", "after-produce", "before-commit", "after-commit")
+
+
+@dataclass(frozen=True)
+class PipelineSpec:
+    """A consume-transform-produce stage: ``input`` topic -> ``output`` topic (same partition).
+
+    ``mode`` decides the order of commit and produce: at-most-once (commit, then produce),
+    at-least-once (produce, then commit), exactly-once (a transaction around both, with
+    read_committed input), idempotent-sink (at-least-once into an external store that drops
+    records it has seen: the primer's "database per consumer" pattern).
+    """
+
+    name: str
+    input: str
+    output: str
+    mode: str
+    config: dict[str, Any]
+    producer_config: dict[str, Any]
+    processing_ms: int = 0
+
+
 @dataclass(frozen=True)
 class Fault:
     """One scheduled fault: ``action`` on ``target`` (or the link ``source`` -> ``peers``)."""
@@ -73,6 +98,7 @@ class Fault:
     count: int = 1
     extra_ms: int = 0
     duration_ms: int = 0  # stall
+    point: str = ""  # pipelines: crash when the next iteration reaches this step
 
 
 @dataclass(frozen=True)
@@ -109,4 +135,6 @@ class Scenario:
     faults: tuple[Fault, ...] = ()
     expect: tuple[Expectation, ...] = ()
     source_hash: str = ""
+    pipelines: tuple[PipelineSpec, ...] = ()
+    modes: tuple[str, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)

@@ -14,6 +14,7 @@ from typing import Any
 from kafkasim.clients.consumer import Consumer
 from kafkasim.clients.producer import Producer
 from kafkasim.cluster.cluster import Cluster
+from kafkasim.errors import KafkaException
 from kafkasim.records import TopicPartition
 from kafkasim.scenario.model import ConsumerSpec, Fault, ProducerSpec, Scenario
 from kafkasim.sim.network import Latency
@@ -33,7 +34,8 @@ class Simulation:
     cluster: Cluster
     producers: dict[str, Producer] = field(default_factory=dict)
     consumers: dict[str, Consumer] = field(default_factory=dict)
-    apps: dict[str, ConsumerApp] = field(default_factory=dict)
+    apps: dict[str, Any] = field(default_factory=dict)  # consumer and pipeline applications by name
+    sinks: dict[str, set] = field(default_factory=dict)  # idempotent sinks' external stores
 
 
 @dataclass
@@ -57,6 +59,13 @@ def build(scenario: Scenario, seed: int | None = None) -> Simulation:
     for spec in scenario.consumers:
         if spec.group is not None:
             groups.setdefault(spec.group, set()).update(spec.topics)
+    for pl in scenario.pipelines:
+        groups.setdefault(pl.config["group.id"], set()).add(pl.input)
+    if any(pl.mode == "exactly-once" for pl in scenario.pipelines) or any(
+            p.config.get("transactional.id") for p in scenario.producers):
+        from kafkasim.cluster.transactions import install as install_transactions
+
+        install_transactions(cluster)
     if groups or any(c.config.get("group.id") for c in scenario.consumers):
         from kafkasim.group.coordinator import install
 
@@ -68,11 +77,43 @@ def build(scenario: Scenario, seed: int | None = None) -> Simulation:
     for spec in scenario.consumers:
         sim.apps[spec.name] = ConsumerApp(sim, spec)
         world.process(_consumer_app(sim, spec))
+    from kafkasim.scenario.pipeline import PipelineApp
+
+    for pl in scenario.pipelines:
+        sim.apps[pl.name] = PipelineApp(sim, pl)
+        sim.apps[pl.name].start()
     if groups:
         world.process(_lag_monitor(sim, groups, LAG_INTERVAL_MS))
     for fault in scenario.faults:
         world.at(fault.at_ms, _apply_fault, sim, fault)
     return sim
+
+
+def play(scenario: Scenario, seed: int | None = None) -> tuple[dict[str, Any], dict[str, RunResult]]:
+    """Run a scenario as the CLI does: once, or once per mode when it has ``modes:``.
+
+    Returns the result document (with ``matrix`` rows for a modes run) and the runs by mode
+    ("" for a single run).
+    """
+    from kafkasim.check.report import build_matrix_result
+
+    if not scenario.modes:
+        res = run(scenario, seed)
+        return res.result, {"": res}
+    runs = run_matrix(scenario, seed)
+    return build_matrix_result({m: r.result for m, r in runs.items()}, scenario.expect, scenario), runs
+
+
+def run_matrix(scenario: Scenario, seed: int | None = None) -> dict[str, RunResult]:
+    """Run the scenario once per mode in ``modes:`` (every pipeline in that mode)."""
+    import dataclasses
+
+    out = {}
+    for mode in scenario.modes:
+        variant = dataclasses.replace(scenario, modes=(), expect=(),
+                                      pipelines=tuple(dataclasses.replace(p, mode=mode) for p in scenario.pipelines))
+        out[mode] = run(variant, seed)
+    return out
 
 
 def run(scenario: Scenario, seed: int | None = None) -> RunResult:
@@ -102,7 +143,8 @@ def finish(sim: Simulation) -> None:
         offline = rec.leader < 0
         source = rec.leader if not offline else rec.isr[0]
         log = cluster.brokers[source].logs.get(tp)
-        batches = [[b.base_offset, b.count, b.origin, b.rec] for b in log.batches] if log else []
+        batches = ([[b.base_offset, b.count, b.origin, b.rec, b.producer_id, int(b.transactional), b.control]
+                    for b in log.batches] if log else [])
         world.emit(
             "log.final", "controller", topic=tp.topic, partition=tp.partition, leader=rec.leader,
             leader_epoch=rec.leader_epoch, isr=list(rec.isr), offline=offline,
@@ -117,6 +159,16 @@ def finish(sim: Simulation) -> None:
 
 # -- applications ------------------------------------------------------------------------------------
 def _producer_app(sim: Simulation, spec: ProducerSpec) -> Generator[Any, Any, None]:
+    """Run a producer workload; a crashed or fenced producer just stops."""
+    try:
+        yield from _producer_workload(sim, spec)
+    except KafkaException as exc:
+        if sim.producers.get(spec.name) is not None and not sim.producers[spec.name].closed:
+            sim.world.emit("app.fatal", spec.name, consumer=spec.name, group=None, error=exc.error.name,
+                           message=exc.message)
+
+
+def _producer_workload(sim: Simulation, spec: ProducerSpec) -> Generator[Any, Any, None]:
     """Send ``count`` records at ``rate_per_s``: record i is due at start + i / rate."""
     world = sim.world
     w = spec.workload
@@ -130,6 +182,9 @@ def _producer_app(sim: Simulation, spec: ProducerSpec) -> Generator[Any, Any, No
     start = world.now
     i = 0
     per_ms = w.rate_per_s / 1000.0
+    if w.transaction_size:
+        yield from _transactional_workload(producer, w, keys, random_keys, rng, start)
+        return
     while i < w.count:
         elapsed = world.now - start
         due = min(w.count, math.floor(elapsed * per_ms) + 1)
@@ -146,6 +201,28 @@ def _producer_app(sim: Simulation, spec: ProducerSpec) -> Generator[Any, Any, No
             next_due = math.ceil(i / per_ms)
             yield world.timeout(max(1, next_due - elapsed))
     yield producer.flush()
+
+
+def _transactional_workload(producer: Producer, w: Any, keys: list[str] | None, random_keys: bool, rng: Any,
+                            start: int) -> Generator[Any, Any, None]:
+    """Send ``count`` records at the workload's rate in transactions of ``transaction_size``;
+    every ``abort_every``-th transaction is aborted instead of committed."""
+    world = producer.world
+    yield producer.init_transactions()
+    i = n = 0
+    while i < w.count:
+        n += 1
+        producer.begin_transaction()
+        for _ in range(min(w.transaction_size, w.count - i)):
+            due = start + math.ceil(i * 1000.0 / w.rate_per_s)
+            if due > world.now:
+                yield world.timeout(due - world.now)
+            producer.produce(w.topic, key=_key(keys, random_keys, rng, i), partition=w.partition, size=w.value_size)
+            i += 1
+        if w.abort_every and n % w.abort_every == 0:
+            yield producer.abort_transaction()
+        else:
+            yield producer.commit_transaction()
 
 
 def _key(keys: list[str] | None, random_keys: bool, rng: Any, i: int) -> str | None:
@@ -178,7 +255,7 @@ class ConsumerApp:
                       for p in range(t.partitions)])
         self.world.process(self._loop(self.run_id))
 
-    def crash(self) -> None:
+    def crash(self, point: str = "") -> None:
         if self.consumer is None or self.consumer.closed:
             return
         self.run_id += 1
@@ -289,10 +366,15 @@ def _lag_monitor(sim: Simulation, groups: dict[str, set[str]], interval: int) ->
 # -- faults --------------------------------------------------------------------------------------------
 def _apply_fault(sim: Simulation, f: Fault) -> None:
     net = sim.world.net
+    producer = sim.producers.get(f.target)
+    if producer is not None and f.action == "crash":
+        if not producer.closed:
+            producer.crash()
+        return
     app = sim.apps.get(f.target)
     if app is not None:
         if f.action == "crash":
-            app.crash()
+            app.crash(f.point)
         elif f.action == "restart":
             app.restart()
         elif f.action == "close":

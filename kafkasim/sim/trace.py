@@ -68,7 +68,7 @@ KINDS: dict[str, str] = {
     "replica.leo": "A follower's log end offset after a fetch (leo).",
     "hw.advance": "The leader's high watermark moved to `hw`.",
     "log.retention": "Retention deleted segments: the log start offset moved to `log_start`.",
-    "log.final": "End of run: the leader's log (batches as [offset, count, producer, rec]) and its HW.",
+    "log.final": "End of run: the leader's log (batches as [offset, count, producer, rec, producer_id, transactional, control]), HW and LSO.",
     # producer
     "produce.send": "A producer sent a batch in a ProduceRequest (attempt counts retries).",
     "produce.ack": "The producer received a successful response for a batch (offset = base offset; -1 for acks=0).",
@@ -99,6 +99,7 @@ KINDS: dict[str, str] = {
     "app.processed": "The application finished processing records returned by poll (offset, count, producer, rec).",
     "app.crash": "A consumer application crashed (no commit, no LeaveGroup).",
     "app.restart": "A crashed consumer application started again.",
+    "app.fatal": "An application stopped on a fatal error (e.g. its producer was fenced: PRODUCER_FENCED).",
     "app.close": "A consumer application closed its consumer gracefully.",
     "app.stall": "A consumer application stopped polling for `duration_ms` (stuck processing).",
     "lag": "Sampled group lag per partition: hw - committed offset (committed -1 when none).",
@@ -110,6 +111,10 @@ KINDS: dict[str, str] = {
     "txn.offsets": "A producer added consumed offsets to its transaction (sendOffsetsToTransaction).",
     "txn.end": "A producer's transaction ended (result commit|abort|failed) with its records per partition.",
     "txn.fenced": "A producer learned it was fenced (PRODUCER_FENCED / INVALID_PRODUCER_EPOCH): a zombie.",
+    # pipelines
+    "pipeline.output": "A pipeline wrote outputs for input records (producer/topic/partition/rec -> out_producer/out_topic/out_partition/out_rec).",
+    "sink.write": "An idempotent sink stored an input record's effect in its external store.",
+    "sink.duplicate": "An idempotent sink saw an input record again and ignored it.",
     # run
     "run.end": "The run finished at `t`.",
 }

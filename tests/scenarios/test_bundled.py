@@ -8,7 +8,7 @@ import pytest
 
 from kafkasim.check.report import passed
 from kafkasim.scenario.load import load
-from kafkasim.scenario.run import run
+from kafkasim.scenario.run import play, run
 
 SCENARIOS = sorted((Path(__file__).parents[2] / "scenarios").glob("*.yaml"))
 
@@ -22,7 +22,7 @@ def test_bundled_scenario_expectations_hold(path: Path) -> None:
     scenario = load(path)
     assert scenario.expect, f"{path.name} states no expectations"
     assert scenario.description.strip(), f"{path.name} has no description that teaches"
-    result = run(scenario).result
+    result, _runs = play(scenario)
     failed = [e for e in result["expectations"] if not e["ok"]]
     assert not failed, failed
     assert passed(result)

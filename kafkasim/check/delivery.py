@@ -59,6 +59,7 @@ def analyse(trace: Trace) -> DeliveryReport:
     consumed_committed: dict[Stream, list] = defaultdict(list)
     txn_aborted: dict[Stream, list] = defaultdict(list)
     consumed_total = 0
+    txn_timeouts = fenced = 0
     finals: dict[tuple[str, int], PartitionFinal] = {}
     elections: list[Any] = []
     isr_changes = 0
@@ -102,6 +103,10 @@ def analyse(trace: Trace) -> DeliveryReport:
             finals[(d["topic"], d["partition"])] = PartitionFinal(
                 d["topic"], d["partition"], d["leader"], d["leader_epoch"], d["hw"], d["leo"], d["log_start"],
                 d["offline"], d["isr"], d["replicas"], d["batches"])
+        elif k == "txn.timeout":
+            txn_timeouts += 1
+        elif k == "txn.fenced":
+            fenced += 1
         elif k == "leader.elected":
             elections.append(ev)
         elif k == "isr.change":
@@ -213,6 +218,8 @@ def analyse(trace: Trace) -> DeliveryReport:
         "in_flight": in_flight,
         "failed_present": totals["failed_present"],
         "aborted": totals["aborted"],
+        "txn_timeouts": txn_timeouts,
+        "producers_fenced": fenced,
         "failed_by_error": dict(sorted(failed_by.items())),
         "errors": dict(sorted(errors.items())),
     }

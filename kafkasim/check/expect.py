@@ -37,6 +37,8 @@ KNOWN_STATS: dict[str, str] = {
     "pipelines": ("per pipeline: pipelines.<name>.<stat>, stat one of records_in, records_out, lost, "
                   "duplicated, duplicated_uncommitted, unprocessed, sink_duplicates_ignored"),
     "aborted": "records of transactions that were aborted",
+    "txn_timeouts": "transactions the coordinator aborted after transaction.timeout.ms",
+    "producers_fenced": "producers that learned they were fenced (zombies: PRODUCER_FENCED)",
     "matrix": "with modes: — matrix.<mode>.<stat>: records_in, records_out, lost, duplicated, duplicated_uncommitted",
     "rebalances": "rebalances (coordinator: PreparingRebalance until Stable), all groups",
     "max_rebalance_pause_ms": "longest time a member owned nothing because it had revoked everything",
@@ -85,7 +87,7 @@ def value_of(result: dict[str, Any], expr: str) -> Any:
     import re
 
     total: float = 0
-    for sign, term in re.findall(r"([-+]?)\s*([A-Za-z_][\w.]*|\d+(?:\.\d+)?)", expr):
+    for sign, term in re.findall(r"(?:^|\s)([-+]?)\s*([A-Za-z_][\w.-]*|\d+(?:\.\d+)?)", expr):
         v = float(term) if term[0].isdigit() else lookup(result, term)
         total += -v if sign == "-" else v
     return int(total) if float(total).is_integer() else total

@@ -190,6 +190,13 @@ class Consumer:
             [(tp, offs.get(tp, -1) if offs.get(tp, -1) >= 0 else -1001) for tp in tps]))
         return ev
 
+    def rewind_to_committed(self) -> None:
+        """Forget positions: every assigned partition restarts from the group's committed offset."""
+        for st in self.state.values():
+            st.position = st.fetch_offset = None
+        self.buffer.clear()
+        self._kick()
+
     def incremental_assign(self, partitions: list[TopicPartition]) -> None:
         self._add_partitions([TopicPartition(*tp[:2]) for tp in partitions])
 

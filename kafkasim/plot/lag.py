@@ -21,9 +21,9 @@ from kafkasim.plot.timeline import Group, read
 from kafkasim.sim.trace import Trace
 
 TP = tuple[str, int]
-EVENT_MARKS = ("crash", "restart", "close", "session_timeout", "poll_timeout")  # drawn as vertical lines
-EVENT_WORDS = {"crash": "crashed", "restart": "restarted", "close": "closed", "session_timeout": "session timeout",
-               "poll_timeout": "poll timeout"}
+EVENT_MARKS = ("crash", "fatal", "restart", "close", "session_timeout", "poll_timeout")  # vertical lines
+EVENT_WORDS = {"crash": "crashed", "fatal": "stopped (fatal error)", "restart": "restarted", "close": "closed",
+               "session_timeout": "session timeout", "poll_timeout": "poll timeout"}
 MAX_LEGEND = 12  # partitions named in a panel's legend; more are drawn but not listed
 
 

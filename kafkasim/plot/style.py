@@ -131,6 +131,7 @@ GROUP_MARKS: dict[str, tuple[str, str, float, str]] = {  # mark -> (marker, colo
     "removed": ("D", "#4d4d4d", 6, "removed by coordinator (other reason)"),
     "commit_fail": ("$!$", LOST_COLOR, 8, "commit failed"),
     "crash": ("X", "#b2182b", 10, "application crash"),
+    "fatal": ("h", "#67001f", 9, "application stopped on a fatal error"),
     "restart": ("P", "#1a9850", 9, "application restart"),
     "close": ("s", "#252525", 7, "closed gracefully"),
 }

@@ -3,8 +3,8 @@
 One row per consumer (join order): a header lane with its events (JoinGroup, assignment,
 revoke, lost, leave, timeouts, crash, restart, close) and under it a lane per partition it
 ever owned, with a bar, in the partition's colour, over each interval it owned it (from
-``member.assigned`` until ``member.revoked``/``member.lost``, a crash, a close or an
-assignment without it). Commits are ticks on the lanes. Rebalances (``group.rebalance`` ..
+``member.assigned`` until ``member.revoked``/``member.lost``, a crash, a fatal error, a
+close or an assignment without it). Commits are ticks on the lanes. Rebalances (``group.rebalance`` ..
 ``group.stable``) are shaded, labelled with the generation they produced and the protocol;
 short ones get zoom panels underneath. Hatched: partitions a consumer still held after the
 coordinator had removed it. With many partitions, one row per partition coloured by owner.
@@ -155,9 +155,9 @@ def read(trace: Trace) -> tuple[dict[str, Group], float]:
                 m.mark("commit_fail", t)
             for topic, p, *_ in d.get("offsets", ()) if k == "commit.ok" else ():
                 m.commits.setdefault((topic, p), []).append(t)
-        elif k in ("app.crash", "app.close", "app.restart", "app.stall", "consumer.poll_timeout"):
+        elif k in ("app.crash", "app.fatal", "app.close", "app.restart", "app.stall", "consumer.poll_timeout"):
             m = member(g, ev.node)
-            for tp in sorted(m.owned) if k in ("app.crash", "app.close") else ():
+            for tp in sorted(m.owned) if k in ("app.crash", "app.fatal", "app.close") else ():
                 m.close(tp, t)
             if k == "app.stall":
                 m.stalls.append((t, t + style.seconds(d.get("duration_ms", 0))))

@@ -36,8 +36,9 @@ REQUIRED = object()
 FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall")
 COMMIT_STRATEGIES = ("auto", "after-poll", "after-record", "before-processing", "none")
 OPS = ("==", "!=", "<=", ">=", "<", ">")
-_TERM = r"(?:[A-Za-z_][\w.]*|\d+(?:\.\d+)?)"
-_EXPECT_RE = re.compile(rf"^\s*(==|!=|<=|>=|<|>)?\s*(-?{_TERM}(?:\s*[-+]\s*{_TERM})*)\s*$")
+# names may contain '-' (group ids, modes); arithmetic needs spaces around - and +
+_TERM = r"(?:[A-Za-z_][\w.-]*|\d+(?:\.\d+)?)"
+_EXPECT_RE = re.compile(rf"^\s*(==|!=|<=|>=|<|>)?\s*(-?{_TERM}(?:\s+[-+]\s+{_TERM})*)\s*$")
 
 
 class Reader:
@@ -441,7 +442,7 @@ def _expect(r: Reader, top: dict) -> tuple[Expectation, ...]:
         elif re.fullmatch(r"-?\d+\.\d+", operand):
             value = float(operand)
         else:
-            for term in re.findall(r"[A-Za-z_][\w.]*", operand):
+            for term in re.findall(r"[A-Za-z_][\w.-]*", operand):
                 if term.split(".")[0] not in KNOWN_STATS:
                     raise r.error(p, f"unknown result '{term}'{yamlsafe.suggest(term, KNOWN_STATS)}")
             value = " ".join(operand.split())

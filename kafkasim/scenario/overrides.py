@@ -12,7 +12,8 @@ Kafka config keys contain dots, and so do result names, so after a ``config`` se
 (and after ``expect``) the rest of the path is ONE key. The value is read by the same strict
 YAML 1.2 rules as the file (:mod:`kafkasim.scenario.yamlsafe`): ``true``/``false``, integers,
 floats, ``null`` (or nothing after ``=``), quoted or plain strings (``yes`` stays a string),
-and flow lists/mappings (``[a, b]``, ``{acks: all}``). Missing mappings on the way are created
+and flow lists/mappings (``[a, b]``, ``{acks: all}``); under ``expect`` a value starting with a
+comparison operator is that comparison, unquoted (``expect.duplicates=>0``). Missing mappings on the way are created
 (``cluster.config.x=1`` works without a ``config:`` block); list items must exist.
 
 Errors are one line naming the override: ``--set producers[0].config.acks=2: ...``, both for a
@@ -112,6 +113,8 @@ def parse(text: str) -> Override:
     path = parse_path(key, text)
     if "\n" in raw or "\r" in raw:
         raise OverrideError(text, "the value must be on one line")
+    if path[0] == "expect" and re.match(r"\s*(==|!=|<=|>=|<|>)", raw):
+        return Override(text, path, raw.strip())  # a comparison (">0" would be a YAML block scalar)
     try:
         doc = yamlsafe.load("v: " + raw, "<--set>")
     except ScenarioError as exc:

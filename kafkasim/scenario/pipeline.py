@@ -138,9 +138,18 @@ class PipelineApp:
                     self._at("mid-processing", run_id)
             self._at("after-produce", run_id)
             if spec.mode == "exactly-once":
-                yield p.send_offsets_to_transaction(offsets, c.consumer_group_metadata())
-                self._at("before-commit", run_id)
-                yield p.commit_transaction()
+                try:
+                    yield p.send_offsets_to_transaction(offsets, c.consumer_group_metadata())
+                    self._at("before-commit", run_id)
+                    yield p.commit_transaction()
+                except KafkaException as exc:
+                    if exc.error.name in ("PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"):
+                        raise
+                    # semantics §9: an abortable error -> abort, rewind to the committed offsets, go on
+                    # (KIP-447: a member fenced by its generation cannot commit offsets)
+                    yield p.abort_transaction()
+                    c.rewind_to_committed()
+                    continue
                 self._at("after-commit", run_id)
             elif spec.mode in ("at-least-once", "idempotent-sink"):
                 if p is not None:

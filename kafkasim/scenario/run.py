@@ -372,7 +372,7 @@ def _apply_fault(sim: Simulation, f: Fault) -> None:
             producer.crash()
         return
     app = sim.apps.get(f.target)
-    if app is not None:
+    if app is not None and f.action in ("crash", "restart", "close", "stall"):
         if f.action == "crash":
             app.crash(f.point)
         elif f.action == "restart":

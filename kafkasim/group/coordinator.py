@@ -293,13 +293,13 @@ class GroupCoordinator:
             m = MemberMeta(member_id, None, client, protocols, session_timeout, rebalance_timeout)
             g.members[member_id] = m
             self.world.emit("group.join", self.broker.name, group=gid, member=member_id, instance=None,
-                            reason=reason or "join")
+                            client=client, reason=reason or "join")
             self._join_member(g, m, reply, trigger=f"member {member_id} joined")
             return
         changed = m.protocols != protocols
         m.protocols, m.session_timeout, m.rebalance_timeout = protocols, session_timeout, rebalance_timeout
         self.world.emit("group.join", self.broker.name, group=gid, member=member_id, instance=None,
-                        reason=reason or "rejoin")
+                        client=client, reason=reason or "rejoin")
         if g.state in (S.STABLE, S.COMPLETING_REBALANCE) and not changed and member_id != g.leader:
             # nothing changed: answer with the current generation, no rebalance
             self._reply(client, reply, E.NONE, g.generation, g.protocol, g.leader, member_id, [])
@@ -330,7 +330,7 @@ class GroupCoordinator:
             return
         new_id = f"{instance_id}-{uuid.UUID(int=self._rng.getrandbits(128), version=4)}"
         self.world.emit("group.join", self.broker.name, group=g.group_id, member=new_id, instance=instance_id,
-                        reason=reason or "join")
+                        client=client, reason=reason or "join")
         if old_id is None:
             m = MemberMeta(new_id, instance_id, client, protocols, session_timeout, rebalance_timeout)
             g.members[new_id] = m
@@ -454,7 +454,7 @@ class GroupCoordinator:
         if g.leader == member_id:
             g.leader = next(iter(g.members), None)
         self.world.emit("member.leave", self.broker.name, group=g.group_id, member=member_id,
-                        instance=m.instance_id, reason=reason)
+                        instance=m.instance_id, client=m.client, reason=reason)
 
     def _after_removal(self, g: Group, trigger: str) -> None:
         if g.state in (S.STABLE, S.COMPLETING_REBALANCE):

@@ -65,6 +65,7 @@ class GroupMember:
         self._hb_token = 0
         self._auto_commit_at = self.world.now + conf["auto.commit.interval.ms"]
         self._find_inflight = False
+        self._lost_id = ""  # the member id we had before our generation was reset
 
     # -- application hooks ------------------------------------------------------------------------
     def subscribe(self, topics: list[str], on_assign: Callback, on_revoke: Callback, on_lost: Callback) -> None:
@@ -150,6 +151,8 @@ class GroupMember:
         if owned and not self.lost_pending and self.generation >= 0 and self.conf["enable.auto.commit"]:
             # onJoinPrepare commits while still a member of the current generation
             self.commit(self.c.positions(), reason="before rebalance")
+        self.world.emit("member.rejoin", self.c.name, group=self.group_id, member=self.member_id or self._lost_id,
+                        generation=self.generation, reason=self.rejoin_reason)
         self.state = "joining"
         self.needs_join = False
         self._token += 1
@@ -286,7 +289,7 @@ class GroupMember:
         self.c._remove_partitions(partitions)
 
     def _lose(self, partitions: list[TopicPartition]) -> None:
-        self.world.emit("member.lost", self.c.name, group=self.group_id, member=self.member_id,
+        self.world.emit("member.lost", self.c.name, group=self.group_id, member=self.member_id or self._lost_id,
                         partitions=[[tp.topic, tp.partition] for tp in partitions])
         if self.on_lost is not None:
             self.on_lost(self.c, list(partitions))
@@ -297,6 +300,8 @@ class GroupMember:
     def _reset_generation(self) -> None:
         """Our membership is gone (expired, fenced out of a generation): partitions are lost."""
         self.generation = -1
+        if self.member_id:
+            self._lost_id = self.member_id
         self.member_id = ""
         self.lost_pending = True
 

@@ -129,3 +129,55 @@ def test_plot_modules_read_traces_only() -> None:
             for name in names:
                 assert not name.startswith("kafkasim.") or name.startswith(allowed), f"{path.name}: {name}"
                 assert not name.startswith("matplotlib.pyplot"), path.name
+
+
+@pytest.fixture(scope="module")
+def group_traces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    d = tmp_path_factory.mktemp("groups")
+    a, b = d / "poll.jsonl", d / "more.jsonl"
+    run(load(str(SCENARIOS / "poll-timeout-eviction.yaml"))).trace.save(a)
+    run(load(str(SCENARIOS / "distribution-more-consumers-than-partitions.yaml"))).trace.save(b)
+    return a, b
+
+
+def test_timeline_of_two_traces_is_one_figure_side_by_side(group_traces: tuple[Path, Path], tmp_path: Path) -> None:
+    target = tmp_path / "both.png"
+    code, out, err = invoke(*group_traces, "--kind", "timeline", "-o", target)
+    assert (code, out, err) == (0, f"wrote {target}\n", "")
+    assert target.read_bytes().startswith(MAGIC[".png"])
+    assert list(tmp_path.iterdir()) == [target]
+
+
+def test_lag_of_two_traces_is_one_file_each(group_traces: tuple[Path, Path], tmp_path: Path) -> None:
+    code, out, _ = invoke(*group_traces, "--kind", "lag", "-o", tmp_path / "lag.svg")
+    assert code == 0
+    assert out.splitlines() == [f"wrote {tmp_path / 'lag-poll.svg'}", f"wrote {tmp_path / 'lag-more.svg'}"]
+    assert all((tmp_path / n).read_bytes().startswith(MAGIC[".svg"]) for n in ("lag-poll.svg", "lag-more.svg"))
+
+
+@pytest.mark.parametrize("kind", ["timeline", "lag"])
+def test_group_option_and_traces_without_groups(group_traces: tuple[Path, Path], trace_file: Path, tmp_path: Path,
+                                                kind: str) -> None:
+    code, _, err = invoke(group_traces[0], "--kind", kind, "--group", "renderers", "-o", tmp_path / "ok.png")
+    assert (code, err) == (0, "") and (tmp_path / "ok.png").exists()
+    code, out, err = invoke(group_traces[0], "--kind", kind, "--group", "nope", "-o", tmp_path / "x.png")
+    assert code == 2 and out == "" and err.count("\n") == 1 and "nope" in err and "renderers" in err
+    code, out, err = invoke(trace_file, "--kind", kind, "-o", tmp_path / "y.png")
+    assert code == 2 and out == "" and err.count("\n") == 1 and err.startswith("kafkasim plot: no ")
+    assert not (tmp_path / "x.png").exists() and not (tmp_path / "y.png").exists()
+
+
+def test_write_all_adds_timeline_and_lag_when_the_trace_has_groups(group_traces: tuple[Path, Path],
+                                                                   tmp_path: Path) -> None:
+    trace = Trace.load(group_traces[0])
+    assert cli.applicable(trace) == ["replication", "delivery", "timeline", "lag"]
+    paths = cli.write_all(trace, tmp_path / "out")
+    assert [p.name for p in paths] == ["replication.png", "delivery.png", "timeline.png", "lag.png"]
+    assert all(p.read_bytes().startswith(MAGIC[".png"]) for p in paths)
+
+
+def test_group_plot_modules_never_import_pyplot() -> None:
+    code = ("import sys, kafkasim.plot as p; p.timeline_figure, p.compare_timelines, p.lag_figure; "
+            "import kafkasim.plot.timeline, kafkasim.plot.lag; print('matplotlib.pyplot' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["False"]

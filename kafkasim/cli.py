@@ -128,7 +128,7 @@ def _parser() -> argparse.ArgumentParser:
 
     from kafkasim.plot import cli as plot_cli
 
-    plot = sub.add_parser("plot", help="draw a saved trace: replication or delivery")
+    plot = sub.add_parser("plot", help="draw a saved trace: replication, delivery, rebalance timeline or lag")
     plot_cli.add_arguments(plot)
 
     try:
@@ -170,6 +170,11 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     except KafkasimError as exc:
         err.write(f"kafkasim: {exc}\n")
         return EXIT_USAGE
+    except BrokenPipeError:  # e.g. `kafkasim list | head`: the reader has gone; say nothing more
+        if out is sys.stdout:
+            with contextlib.suppress(OSError):
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 128 + 13  # SIGPIPE, as a shell reports it
     except OSError as exc:  # a file we were asked to read or write
         name = f"{exc.filename}: " if exc.filename else ""
         err.write(f"kafkasim: {name}{exc.strerror or exc}\n")
@@ -288,6 +293,7 @@ def summary(scenario: Any) -> dict[str, Any]:
         "partitions": sum(t.partitions for t in scenario.topics),
         "producers": len(scenario.producers),
         "consumers": len(scenario.consumers),
+        "pipelines": len(getattr(scenario, "pipelines", ())),
         "faults": len(scenario.faults),
         "expectations": len(scenario.expect),
         "duration_ms": scenario.duration_ms,
@@ -298,7 +304,9 @@ def summary(scenario: Any) -> dict[str, Any]:
 def _summary_text(s: dict[str, Any]) -> str:
     return (f"{_plural(s['brokers'], 'broker')}, {_plural(s['topics'], 'topic')} "
             f"({_plural(s['partitions'], 'partition')}), {_plural(s['producers'], 'producer')}, "
-            f"{_plural(s['consumers'], 'consumer')}, {_plural(s['faults'], 'fault')}, "
+            f"{_plural(s['consumers'], 'consumer')}, "
+            + (f"{_plural(s['pipelines'], 'pipeline')}, " if s["pipelines"] else "")
+            + f"{_plural(s['faults'], 'fault')}, "
             f"{_plural(s['expectations'], 'expectation')}; {s['duration_ms'] / 1000:g} s simulated")
 
 

@@ -9,8 +9,8 @@ Lint works on a valid scenario: a file the loader rejects is an error, not a war
 
 Kafka: none (advice from the primer's "Gotchas and Best Practices", checked against the
 bundled lessons).
-Simplified: "auto commit with asynchronous processing" is not checked: scenarios cannot
-express asynchronous processing.
+Simplified: the rules read the scenario, not a run: K013 compares average rates, K006 counts
+members, not who is alive when.
 """
 
 from __future__ import annotations
@@ -105,6 +105,11 @@ RULES: dict[str, Rule] = {r.code: r for r in (
          "Commit offsets after processing (commitSync/commitAsync, or auto-commit inside poll): "
          "committing first loses the records a crash interrupts (at-most-once); never committing "
          "restarts every new owner from auto.offset.reset."),
+    Rule("K015", "auto-commit-async-processing", "auto-commit with asynchronous processing",
+         "auto-commit-async-handoff-loss",
+         "Auto-commit commits the positions poll has reached. When records are handed to another thread "
+         "and poll goes on, those positions run ahead of the processing: a crash loses the records still "
+         "waiting, although their offsets are committed. Commit by hand what the worker has finished."),
 )}
 
 
@@ -286,6 +291,11 @@ class _Linter:
                 self.warn("K014", [(*p, "commit")], f"consumer '{spec.name}' {what}; commit after processing")
             if group is None:
                 continue
+            if getattr(spec, "async_processing", False) and conf["enable.auto.commit"]:
+                self.warn("K015", [(*p, "processing"), p],
+                          f"consumer '{spec.name}' hands records to a worker (processing: async) with auto-commit: "
+                          "offsets are committed before the records are processed, so a crash loses the "
+                          "records still queued; commit what the worker has finished")
             if conf["group.protocol"] == "classic":
                 strategy = conf["partition.assignment.strategy"]
                 eager = [s for s in strategy if s in EAGER]

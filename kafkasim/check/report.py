@@ -14,6 +14,7 @@ from kafkasim._version import __version__
 from kafkasim.check.delivery import analyse
 from kafkasim.check.expect import evaluate
 from kafkasim.check.groups import analyse_groups, totals
+from kafkasim.check.ordering import analyse_ordering
 from kafkasim.check.pipeline import analyse_pipelines
 from kafkasim.sim.trace import SCHEMA_VERSION, Trace
 
@@ -24,6 +25,9 @@ def build_result(trace: Trace, expectations: tuple = (), scenario: Any = None) -
     rep = analyse(trace)
     grp = analyse_groups(trace)
     pipes = analyse_pipelines(trace)
+    rep.anomalies.extend(analyse_ordering(trace))
+    if rep.anomalies:
+        rep.valid = False
     end = trace.events[-1].t if trace.events else 0
     result: dict[str, Any] = {
         "schema_version": RESULT_SCHEMA_VERSION,
@@ -162,7 +166,8 @@ def render(result: dict[str, Any]) -> str:
         lines.append("")
         lines.append("anomalies")
         for a in result["anomalies"][:20]:
-            lines.append(f"  {a['kind']:<11} {a['topic']}-{a['partition']}  {a['explanation']}")
+            where = f"{a['topic']}-{a['partition']}" if "topic" in a else ""
+            lines.append(f"  {a['kind']:<17} {where}  {a['explanation']}")
     if result["expectations"]:
         lines.append("")
         lines.append("expectations")

@@ -318,6 +318,7 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             "topics": "topics to read (subscribe with a group.id, else assign every partition)",
             "members": "how many identical consumers (named name-1..N)", "start_ms": "when to start",
             "processing_ms": "time to process one record",
+            "processing": "sync (process, then poll again) or async (hand records to a worker, poll on)",
             "commit": f"offset commits: {', '.join(COMMIT_STRATEGIES)}"})
         name = r.get(m, p, "name", str, f"consumer-{i + 1}")
         conf = r.conf("consumer", m.get("config"), (*p, "config"),
@@ -348,9 +349,13 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
                           "duplicate (FENCED_INSTANCE_ID): list static members one by one")
         start = r.get(m, p, "start_ms", int, 0, minimum=0)
         processing = r.get(m, p, "processing_ms", int, 0, minimum=0)
+        asynchronous = r.get(m, p, "processing", str, "sync", choices=("sync", "async")) == "async"
+        if asynchronous and commit not in ("auto", "none"):
+            raise r.error((*p, "processing"), f"processing: async hands records to a worker; commit: {commit} "
+                          "would commit before they are processed. Use commit: auto (the gotcha) or none")
         for k in range(members):
             member = f"{name}-{k + 1}" if members > 1 else name
-            out.append(ConsumerSpec(member, dict(conf), tuple(names), start, processing, commit))
+            out.append(ConsumerSpec(member, dict(conf), tuple(names), start, processing, commit, asynchronous))
     return tuple(out)
 
 

@@ -57,6 +57,7 @@ class ConsumerSpec:
     start_ms: int = 0
     processing_ms: int = 0  # per record
     commit: str = "auto"
+    async_processing: bool = False  # hand records to a worker and poll on (auto-commit then loses)
 
     @property
     def group(self) -> str | None:

@@ -7,6 +7,7 @@ The model writes the trace; the result is computed from the trace alone
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
@@ -291,6 +292,9 @@ class ConsumerApp:
         c = self.consumer
         assert c is not None
         per = spec.processing_ms
+        if spec.async_processing:
+            yield from self._async_loop(run_id, c, per)
+            return
         while run_id == self.run_id and not c.closed:
             if self.stall_until > world.now:
                 yield world.timeout(self.stall_until - world.now)
@@ -319,6 +323,42 @@ class ConsumerApp:
                 self._processed(c, chunk, chunk.offset, chunk.count)
             if spec.commit == "after-poll":  # at-least-once: process, then commit
                 yield c.commit(offsets=_next_offsets(chunks), asynchronous=False)
+
+
+    def _async_loop(self, run_id: int, c: Consumer, per: int) -> Generator[Any, Any, None]:
+        """Poll and hand records to a worker at once; the worker processes them one by one.
+
+        The gotcha: auto-commit commits the positions poll reached, not what the worker has
+        finished, so a crash loses the records still queued (they are never redelivered).
+        """
+        world = self.world
+        queue: deque[Any] = deque()
+        wake: list[Any] = []
+
+        def worker() -> Generator[Any, Any, None]:
+            while run_id == self.run_id:
+                if not queue:
+                    ev = world.event()
+                    wake.append(ev)
+                    yield ev
+                    continue
+                chunk = queue.popleft()
+                if per:
+                    yield world.timeout(per * chunk.count)
+                if run_id != self.run_id:
+                    return
+                self._processed(c, chunk, chunk.offset, chunk.count)
+
+        world.process(worker())
+        while run_id == self.run_id and not c.closed:
+            chunks = yield c.poll_chunks(timeout=1.0)
+            if run_id != self.run_id:
+                return
+            queue.extend(chunks)
+            while wake:
+                ev = wake.pop()
+                if not ev.triggered:
+                    ev.succeed()
 
 
 def _next_offsets(chunks: list[Any]) -> list[tuple[TopicPartition, int]]:

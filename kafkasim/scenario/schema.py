@@ -119,6 +119,8 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "members": _int(1, 1, "how many identical consumers (named name-1..N)"),
         "start_ms": _int(0, 0, "when to start (ms)"),
         "processing_ms": _int(0, 0, "time to process one record (ms)"),
+        "processing": {"enum": ["sync", "async"], "default": "sync",
+                       "description": "sync (process, then poll again) or async (hand records to a worker, poll on)"},
         "commit": {"enum": list(COMMIT_STRATEGIES), "default": "auto",
                    "description": "offset commits: auto (enable.auto.commit), after-poll, after-record, "
                    "before-processing, none"},

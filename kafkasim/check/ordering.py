@@ -1,0 +1,166 @@
+"""Jepsen's ordering anomalies and the group rules, from the trace only.
+
+* nonmonotonic-poll: a consumer returned an offset below one it had already passed on the
+  same partition, with no seek, reset or reassignment in between;
+* poll-skip: a consumer jumped over offsets that hold records it should have seen (visible
+  for its isolation level), with no seek, reset or reassignment in between;
+* nonmonotonic-send: a producer's records landed in a partition out of the order they were
+  sent (retries with max.in.flight > 1 and no idempotence);
+* double-assignment: one partition in two members' assignments in the same generation;
+* double-ownership: a member was given a partition while another current member of the
+  group still owned it (cooperative rebalancing must revoke first);
+* zombie-write: a producer told it was fenced still got records into the committed log.
+
+Kafka: Jepsen's kafka checker (jepsen.tests.kafka), KIP-429, KIP-98.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from kafkasim.check.delivery import PartitionFinal, _visible_batches
+from kafkasim.sim.trace import Trace
+
+TP = tuple[str, int]
+
+
+def analyse_ordering(trace: Trace) -> list[dict[str, Any]]:
+    anomalies: list[dict[str, Any]] = []
+    finals: dict[TP, PartitionFinal] = {}
+    for ev in trace.of("log.final"):
+        d = ev.data
+        finals[(d["topic"], d["partition"])] = PartitionFinal(
+            d["topic"], d["partition"], d["leader"], d["leader_epoch"], d["hw"], d["leo"], d["log_start"],
+            d["offline"], d["isr"], d["replicas"], d["batches"])
+    visible: dict[TP, list[tuple[int, int]]] = {}
+    for tp, f in finals.items():
+        visible[tp] = [(off, off + n) for off, n, prod, _rec, state in _visible_batches(f)
+                       if prod and state == "visible"]
+    anomalies += _polls(trace, visible)
+    anomalies += _sends(finals)
+    anomalies += _ownership(trace)
+    anomalies += _zombies(trace, finals)
+    return anomalies
+
+
+def _polls(trace: Trace, visible: dict[TP, list[tuple[int, int]]]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    last: dict[tuple[str, TP], tuple[int, int]] = {}  # (consumer, tp) -> (next offset, seq)
+    for ev in trace:
+        k, d = ev.kind, ev.data
+        if k in ("consumer.seek", "consumer.assign"):
+            for key in [key for key in last if key[0] == ev.node]:
+                if k == "consumer.assign" or key[1] == (d.get("topic"), d.get("partition")):
+                    del last[key]
+        elif k in ("member.assigned", "member.revoked", "member.lost", "app.crash", "app.restart", "client.crash"):
+            for key in [key for key in last if key[0] == ev.node]:
+                del last[key]
+        elif k == "consume":
+            tp = (d["topic"], d["partition"])
+            key = (d["consumer"], tp)
+            prev = last.get(key)
+            off, n = d["offset"], d["count"]
+            if prev is not None:
+                expected, seq = prev
+                if off < expected:
+                    out.append({"kind": "nonmonotonic-poll", "consumer": d["consumer"], "topic": tp[0],
+                                "partition": tp[1], "offset": off, "expected": expected, "events": [seq, ev.seq],
+                                "explanation": f"{d['consumer']} returned offset {off} of {tp[0]}-{tp[1]} after "
+                                               f"it had reached {expected}, without a seek or reassignment"})
+                elif off > expected:
+                    missed = sum(max(0, min(hi, off) - max(lo, expected)) for lo, hi in visible.get(tp, ()))
+                    if missed:
+                        out.append({"kind": "poll-skip", "consumer": d["consumer"], "topic": tp[0], "partition": tp[1],
+                                    "from": expected, "to": off, "count": missed, "events": [seq, ev.seq],
+                                    "explanation": f"{d['consumer']} jumped from offset {expected} to {off} of "
+                                                   f"{tp[0]}-{tp[1]}, skipping {missed} committed record(s)"})
+            last[key] = (off + n, ev.seq)
+    return out
+
+
+def _sends(finals: dict[TP, PartitionFinal]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for tp, f in sorted(finals.items()):
+        high: dict[str, int] = {}
+        for off, n, prod, rec, state in _visible_batches(f):
+            if not prod or state != "visible":
+                continue
+            if rec + n <= high.get(prod, -1) and rec < high.get(prod, -1):
+                out.append({"kind": "nonmonotonic-send", "producer": prod, "topic": tp[0], "partition": tp[1],
+                            "offset": off, "records": [[rec, rec + n - 1]], "events": [],
+                            "explanation": f"records {rec}..{rec + n - 1} of {prod} landed at offset {off} of "
+                                           f"{tp[0]}-{tp[1]}, after records it sent later (a retried batch "
+                                           "overtaken by the next one: max.in.flight > 1 without idempotence)"})
+            high[prod] = max(high.get(prod, -1), rec + n - 1)
+    return out
+
+
+def _ownership(trace: Trace) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    by_generation: dict[tuple[str, int], dict[TP, str]] = defaultdict(dict)
+    owner: dict[tuple[str, TP], tuple[str, int]] = {}  # (group, tp) -> (consumer, seq)
+    members: dict[str, set[str]] = defaultdict(set)  # group -> consumers currently in it
+    member_consumer: dict[str, str] = {}
+    for ev in trace:
+        k, d = ev.kind, ev.data
+        if k == "member.assigned":
+            g, c = d["group"], ev.node
+            members[g].add(c)
+            member_consumer[d["member"]] = c
+            gen = by_generation[(g, d["generation"])]
+            for t, p in d["partitions"]:
+                tp = (t, p)
+                if tp in gen and gen[tp] != c:
+                    out.append({"kind": "double-assignment", "group": g, "generation": d["generation"],
+                                "topic": t, "partition": p, "members": [gen[tp], c], "events": [ev.seq],
+                                "explanation": f"{t}-{p} was assigned to both {gen[tp]} and {c} in generation "
+                                               f"{d['generation']} of group {g}"})
+                gen[tp] = c
+                held = owner.get((g, tp))
+                if held is not None and held[0] != c and held[0] in members[g]:
+                    out.append({"kind": "double-ownership", "group": g, "topic": t, "partition": p,
+                                "members": [held[0], c], "events": [held[1], ev.seq],
+                                "explanation": f"{c} was given {t}-{p} while {held[0]} still owned it (the old "
+                                               "owner must revoke before the new one is assigned)"})
+                owner[(g, tp)] = (c, ev.seq)
+        elif k in ("member.revoked", "member.lost"):
+            for t, p in d["partitions"]:
+                if owner.get((d["group"], (t, p)), ("",))[0] == ev.node:
+                    del owner[(d["group"], (t, p))]
+        elif k == "member.leave":
+            c = d.get("client") or member_consumer.get(d["member"])
+            if c is not None:
+                members[d["group"]].discard(c)
+        elif k in ("app.crash", "app.close", "app.fatal"):
+            for g in members:
+                members[g].discard(ev.node)
+            for key in [key for key, (c, _s) in owner.items() if c == ev.node]:
+                del owner[key]
+    return out
+
+
+def _zombies(trace: Trace, finals: dict[TP, PartitionFinal]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    fenced_at: dict[str, tuple[int, int]] = {}
+    for ev in trace.of("txn.fenced"):
+        fenced_at.setdefault(ev.data["producer"], (ev.t, ev.seq))
+    if not fenced_at:
+        return out
+    late: dict[tuple[str, str, int], list[tuple[int, int, int]]] = defaultdict(list)
+    for ev in trace.of("log.append"):
+        d = ev.data
+        f = fenced_at.get(d["producer"])
+        if f is not None and ev.t > f[0]:
+            late[(d["producer"], d["topic"], d["partition"])].append((d["offset"], d["count"], ev.seq))
+    for (prod, t, p), appends in sorted(late.items()):
+        f = finals.get((t, p))
+        if f is None:
+            continue
+        vis = {off for off, _n, pr, _r, state in _visible_batches(f) if pr == prod and state == "visible"}
+        bad = [(off, n, seq) for off, n, seq in appends if off in vis]
+        if bad:
+            out.append({"kind": "zombie-write", "producer": prod, "topic": t, "partition": p,
+                        "count": sum(n for _o, n, _s in bad), "events": [fenced_at[prod][1], bad[0][2]],
+                        "explanation": f"{prod} was fenced but later appended records to {t}-{p} that committed"})
+    return out

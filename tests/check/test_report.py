@@ -25,7 +25,9 @@ def test_json_result_has_the_kept_names(capsys) -> None:
         assert isinstance(doc["stats"]["delivery"][key], int)
     assert all("kind" in a for a in doc["anomalies"])
     assert doc["valid"] is False
-    assert {a["kind"] for a in doc["anomalies"]} == {"lost-write"}
+    # retries without idempotence (max.in.flight 5) may also reorder: nonmonotonic-send is Kafka too
+    assert "lost-write" in {a["kind"] for a in doc["anomalies"]}
+    assert {a["kind"] for a in doc["anomalies"]} <= {"lost-write", "nonmonotonic-send"}
 
 
 def test_result_from_saved_trace_equals_result_of_run(tmp_path: Path) -> None:

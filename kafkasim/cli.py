@@ -217,7 +217,7 @@ def simulate(scenario: Any, seed: int | None, progress: TextIO | None = None, *,
     simulated time, which changes nothing in the trace."""
     from kafkasim.scenario.run import RunResult, build, finish, run
 
-    if progress is None:
+    if progress is None or getattr(scenario, "modes", ()):  # a matrix of runs: run() composes it
         return run(scenario, seed)
     from kafkasim.check.report import build_result
 
@@ -254,6 +254,8 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         seed = _random_seed()
         err.write(f"seed: {seed} (rerun with --seed {seed})\n")
         err.flush()
+    if scenario.modes:
+        return _run_matrix(args, scenario, seed, text, out)
     progress = err if not args.json and _isatty(err) else None
     res = simulate(scenario, seed, progress)
     if args.trace:
@@ -278,6 +280,38 @@ def _run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             names = ", ".join(p.name for p in plots)
             out.write(f"\nwrote {args.out}/: scenario.yaml, trace.jsonl, result.json, {names}\n")
     return EXIT_OK if passed(res.result) else EXIT_FAILED
+
+
+def _run_matrix(args: argparse.Namespace, scenario: Any, seed: int | None, text: str, out: TextIO) -> int:
+    """A scenario with ``modes:``: one run per mode, one comparison table (and JSON document)."""
+    from kafkasim.check.report import passed, render_matrix
+    from kafkasim.scenario.run import play
+
+    doc, runs = play(scenario, seed)
+    for mode, res in runs.items():
+        if args.trace:
+            base = Path(args.trace)
+            res.trace.save(base.with_name(f"{base.stem}-{mode}{base.suffix or '.jsonl'}"))
+        if args.out:
+            d = Path(args.out) / mode
+            d.mkdir(parents=True, exist_ok=True)
+            res.trace.save(d / "trace.jsonl")
+            (d / "result.json").write_text(json.dumps(res.result, indent=2, sort_keys=True) + "\n")
+            from kafkasim.plot.cli import write_all
+
+            write_all(res.trace, d)
+    if args.out:
+        d = Path(args.out)
+        (d / "scenario.yaml").write_text(text if args.sets else Path(args.scenario).read_text(encoding="utf-8"),
+                                         encoding="utf-8")
+        (d / "result.json").write_text(json.dumps(doc, indent=2, sort_keys=True) + "\n")
+    if args.json:
+        out.write(json.dumps(doc, sort_keys=True) + "\n")
+    else:
+        out.write(render_matrix(doc) + "\n")
+        if args.out:
+            out.write(f"\nwrote {args.out}/: scenario.yaml, result.json and one folder per mode\n")
+    return EXIT_OK if passed(doc) else EXIT_FAILED
 
 
 # -- validate ----------------------------------------------------------------------------------------

@@ -64,6 +64,7 @@ def analyse(trace: Trace) -> DeliveryReport:
     elections: list[Any] = []
     isr_changes = 0
     truncations: dict[tuple[str, int], list[int]] = defaultdict(list)
+    appended: dict[tuple[str, int, int], int] = {}  # (topic, partition, base offset) -> log.append seq
     for ev in trace:
         k = ev.kind
         if k == "produce.send" or k == "produce.unsent":
@@ -113,6 +114,8 @@ def analyse(trace: Trace) -> DeliveryReport:
             isr_changes += 1
         elif k == "log.truncate":
             truncations[(ev.data["topic"], ev.data["partition"])].append(ev.seq)
+        elif k == "log.append":
+            appended[(ev.data["topic"], ev.data["partition"], ev.data["offset"])] = ev.seq
 
     present: dict[Stream, list] = defaultdict(list)
     committed: dict[Stream, list] = defaultdict(list)
@@ -187,7 +190,9 @@ def analyse(trace: Trace) -> DeliveryReport:
                 "kind": "duplicate", "producer": s[0], "topic": s[1], "partition": s[2], "count": dup,
                 "explanation": (f"{dup} record(s) of {s[0]} appear at more than one offset of {s[1]}-{s[2]}: "
                                 "a retry re-sent a batch the broker had already appended"),
-                "offsets": _dup_offsets(finals[(s[1], s[2])], s[0])[:10],
+                "offsets": (dups := _dup_offsets(finals[(s[1], s[2])], s[0]))[:10],
+                "events": sorted({appended[(s[1], s[2], off)] for d in dups[:5] for off in _batch_bases(
+                    finals[(s[1], s[2])], d["offsets"]) if (s[1], s[2], off) in appended}),
             })
     for s in streams:
         ab = iv.merge([*txn_aborted.get(s, ()), *aborted_in_log.get(s, ())])
@@ -202,7 +207,11 @@ def analyse(trace: Trace) -> DeliveryReport:
                                     f"{s[0]} from an aborted transaction on {s[1]}-{s[2]}"),
                 })
     sent = totals["sent"]
-    in_flight = max(0, sent - totals["acknowledged"] - totals["failed"])
+    in_flight = 0
+    for s_ in streams:
+        resolved = iv.merge([*acked.get(s_, ()), *failed.get(s_, ()), *txn_aborted.get(s_, ()),
+                             *aborted_in_log.get(s_, ())])
+        in_flight += max(0, sent_hi.get(s_, 0) - iv.total(resolved))
     report.stats = {
         "sent": sent,
         "acknowledged": totals["acknowledged"],
@@ -262,6 +271,15 @@ def _visible_batches(f: PartitionFinal) -> list[tuple[int, int, str, int, str]]:
             open_txn.setdefault(pid, []).append(entry)
         out.append(entry)
     return [tuple(e) for e in out]  # type: ignore[misc]
+
+
+def _batch_bases(f: PartitionFinal, offsets: list[int]) -> list[int]:
+    """Base offsets of the final-log batches holding ``offsets``."""
+    out = []
+    for off, n, *_ in f.batches:
+        if any(off <= o < off + n for o in offsets):
+            out.append(off)
+    return out
 
 
 def _dup_offsets(f: PartitionFinal, producer: str) -> list[dict[str, Any]]:

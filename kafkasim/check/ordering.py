@@ -38,7 +38,8 @@ def analyse_ordering(trace: Trace) -> list[dict[str, Any]]:
         visible[tp] = [(off, off + n) for off, n, prod, _rec, state in _visible_batches(f)
                        if prod and state == "visible"]
     anomalies += _polls(trace, visible)
-    anomalies += _sends(finals)
+    anomalies += _sends(finals, {(e.data["topic"], e.data["partition"], e.data["offset"]): e.seq
+                                 for e in trace.of("log.append")})
     anomalies += _ownership(trace)
     anomalies += _zombies(trace, finals)
     return anomalies
@@ -79,20 +80,25 @@ def _polls(trace: Trace, visible: dict[TP, list[tuple[int, int]]]) -> list[dict[
     return out
 
 
-def _sends(finals: dict[TP, PartitionFinal]) -> list[dict[str, Any]]:
+def _sends(finals: dict[TP, PartitionFinal], appended: dict[tuple[str, int, int], int]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for tp, f in sorted(finals.items()):
         high: dict[str, int] = {}
+        high_at: dict[str, int] = {}
         for off, n, prod, rec, state in _visible_batches(f):
             if not prod or state != "visible":
                 continue
             if rec + n <= high.get(prod, -1) and rec < high.get(prod, -1):
+                events = [e for e in (appended.get((tp[0], tp[1], high_at[prod])),
+                                      appended.get((tp[0], tp[1], off))) if e is not None]
                 out.append({"kind": "nonmonotonic-send", "producer": prod, "topic": tp[0], "partition": tp[1],
-                            "offset": off, "records": [[rec, rec + n - 1]], "events": [],
+                            "offset": off, "records": [[rec, rec + n - 1]], "events": events,
                             "explanation": f"records {rec}..{rec + n - 1} of {prod} landed at offset {off} of "
                                            f"{tp[0]}-{tp[1]}, after records it sent later (a retried batch "
                                            "overtaken by the next one: max.in.flight > 1 without idempotence)"})
-            high[prod] = max(high.get(prod, -1), rec + n - 1)
+            if rec + n - 1 > high.get(prod, -1):
+                high[prod] = rec + n - 1
+                high_at[prod] = off
     return out
 
 

@@ -101,6 +101,7 @@ class Consumer:
         self.closed = False
         self._pending: dict[int, Any] = {}  # broker id -> callback failing its fetch in flight
         self.group: Any = None  # GroupMember once subscribed
+        self._errors: deque[Message] = deque()  # errors for the application's next poll
         self._stored: dict[TopicPartition, int] = {}
         self.world.net.on_disconnect(self.name, self._on_disconnect)
         self.metadata.bootstrap()
@@ -315,6 +316,10 @@ class Consumer:
         def attempt() -> bool:
             if ev.triggered:
                 return True
+            if self._errors and not raw:
+                err = self._errors.popleft()
+                ev.succeed([err] if as_list else err)
+                return True
             chunks = take()
             if not chunks:
                 return False
@@ -332,6 +337,8 @@ class Consumer:
             def expire() -> None:
                 if not ev.triggered:
                     ev.succeed([] if (as_list or raw) else None)
+                if attempt in self._waiters:
+                    self._waiters.remove(attempt)  # the application is no longer in poll()
             self.world.at(int(timeout * 1000), expire)
         self._kick()
 
@@ -536,7 +543,11 @@ class Consumer:
         self.group.fetch_committed([tp], then)
 
     def _error(self, tp: TopicPartition, err: KafkaError) -> None:
+        """Pause the partition and hand the error to the application's next poll
+        (Java: NoOffsetForPartitionException / OffsetOutOfRangeException; confluent-kafka: an error event)."""
         self.state[tp].paused = True
+        self._errors.append(Message(tp.topic, tp.partition, -1, _error=err))
+        self._kick()
         self.world.emit("consumer.seek", self.name, consumer=self.name, topic=tp.topic, partition=tp.partition,
                         offset=-1, reason=f"error:{err.name}")
 

@@ -54,8 +54,15 @@ class ClientMetadata:
                 self._next_broker = (self._next_broker + i + 1) % len(ids)
                 self._last_request = now
                 self._inflight_until = now + self.timeout_ms
+                # a request lost on the way is given up after request.timeout.ms and sent again
+                self.world.at(self.timeout_ms, self._retry_if_unanswered, self.generation)
                 return
         self._last_request = now  # no broker reachable: try again after the backoff
+
+    def _retry_if_unanswered(self, generation: int) -> None:
+        if generation == self.generation:
+            self._inflight_until = -1
+            self.refresh()
 
     def _on_metadata(self, topics: dict[str, Any], leaders: dict[TopicPartition, tuple[int, int]]) -> None:
         self._inflight_until = -1

@@ -143,6 +143,8 @@ class Producer:
             tp = TopicPartition(topic, max(partition, 0))
             rec = self._next_rec(tp)
             self._fail_records(tp, rec, 1, E.RECORD_TOO_LARGE, [on_delivery], [key], [value])
+            if self.txn is not None and self.txn.abortable is None:
+                self.txn.abortable = E.RECORD_TOO_LARGE  # Java: the transaction can only abort now
             return
         count = self.metadata.partition_counts.get(topic)
         if count is None:
@@ -224,8 +226,9 @@ class Producer:
             q = self._queues[tp] = deque()
         b = q[-1] if q else None
         if b is None or b.closed or b.attempts or (b.count and b.size + rsize > self.batch_size):
-            if b is not None:
-                b.closed = True
+            if b is not None and not b.closed:
+                b.closed = True  # Kafka: a batch that cannot take the next record is full: send it now
+                self._schedule(self.world.now)
             b = ProducerBatch(tp, self.origin, self._rec_next.get(tp, 0), created, size=BATCH_OVERHEAD, keys=[])
             q.append(b)
             self._schedule(created + self.linger)
@@ -327,6 +330,10 @@ class Producer:
                 continue
             if self.idempotent and self.producer_id < 0:
                 next_at = _min(next_at, deadline)
+                continue
+            if self.txn is not None and self.txn.state == "FATAL":
+                while q:  # Java: abortUndrainedBatches with the fatal error (ProducerFencedException)
+                    self._fail_batch(tp, q.popleft(), self.txn.fatal_error or E.PRODUCER_FENCED)
                 continue
             if self.txn is not None and tp not in self.txn.added:
                 self.txn.need_partition(tp)  # AddPartitionsToTxn first; its answer wakes the sender
@@ -504,9 +511,12 @@ class Producer:
         half = b.count // 2
         parts = []
         for lo, hi in ((0, half), (half, b.count)):
+            def part(lst: list | None, lo: int = lo, hi: int = hi) -> list | None:
+                return lst[lo:hi] if lst is not None else None
+
             nb = ProducerBatch(tp, b.origin, b.rec + lo, b.created, count=hi - lo,
-                               keys=b.keys[lo:hi], values=b.values[lo:hi], headers=b.headers[lo:hi],
-                               callbacks=b.callbacks[lo:hi], producer_id=b.producer_id,
+                               keys=part(b.keys), values=part(b.values), headers=part(b.headers),
+                               callbacks=part(b.callbacks), producer_id=b.producer_id,
                                producer_epoch=b.producer_epoch,
                                base_sequence=b.base_sequence + lo if b.base_sequence >= 0 else -1,
                                closed=True)

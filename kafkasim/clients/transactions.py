@@ -118,6 +118,7 @@ class TransactionManager:
             return
         self.state = "FATAL"
         self.fatal_error = E.PRODUCER_FENCED if err in FENCING else err
+        self.p._schedule(self.world.now)  # fail what is still queued
         self.world.emit("txn.fenced", self.p.name, producer=self.p.origin, transactional_id=self.tid,
                         producer_id=self.p.producer_id, producer_epoch=self.p.producer_epoch, error=err.name)
 
@@ -284,7 +285,9 @@ class TransactionManager:
         def attempt() -> None:
             self._call("handle_end_txn", (self.tid, self.p.producer_id, self.p.producer_epoch, commit), reply, attempt)
 
-        def reply(err: KafkaError) -> None:
+        def reply(err: KafkaError, epoch: int = -1) -> None:
+            if err is E.NONE and epoch > self.p.producer_epoch:
+                self.p._set_producer_id(self.p.producer_id, epoch)  # KIP-890: a new epoch per transaction
             if err in FENCING:
                 self.fatal(err)
                 self._emit_end("fenced")

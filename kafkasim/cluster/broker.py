@@ -17,6 +17,7 @@ from kafkasim.cluster.partition import DelayedProduce, Partition
 from kafkasim.cluster.protocol import (
     NO_LEADER,
     AlterPartition,
+    BrokerFencing,
     FetchPartition,
     FetchPartitionData,
     FetchRequest,
@@ -82,6 +83,7 @@ class Broker:
         self.parts: dict[TopicPartition, Partition] = {}
         self.topics: dict[str, TopicRecord] = {}
         self.meta: dict[TopicPartition, PartitionRecord] = {}  # metadata cache of every partition
+        self.fenced: set[int] = set()  # brokers the controller has fenced (not ISR-eligible)
         self.metadata_offset = 0
         self.fetch_waiters: dict[TopicPartition, list[DelayedFetch]] = {}  # woken by appends (followers)
         self.consumer_waiters: dict[TopicPartition, list[DelayedFetch]] = {}  # woken by HW moves
@@ -125,8 +127,8 @@ class Broker:
         state, as a broker loading a metadata snapshot does.
         """
         fresh = [(o, r) for o, r in records if o >= self.metadata_offset]
-        if not fresh:
-            return
+        if not fresh or fresh[0][0] != self.metadata_offset:
+            return  # nothing new, or a gap: the next heartbeat response replays from our offset
         self.metadata_offset = fresh[-1][0] + 1
         latest: dict[TopicPartition, int] = {}
         for i, (_o, rec) in enumerate(fresh):
@@ -135,6 +137,8 @@ class Broker:
         for i, (_o, rec) in enumerate(fresh):
             if isinstance(rec, TopicRecord):
                 self.topics[rec.name] = rec
+            elif isinstance(rec, BrokerFencing):
+                (self.fenced.add if rec.fenced else self.fenced.discard)(rec.broker)
             elif isinstance(rec, PartitionRecord) and latest[rec.tp] == i:
                 self.meta[rec.tp] = rec
                 self._apply_partition(rec)
@@ -338,7 +342,7 @@ class Broker:
 
     # -- high watermark -------------------------------------------------------------------------
     def _maybe_advance_hw(self, p: Partition) -> None:
-        hw = p.new_hw()
+        hw = p.new_hw(self.world.now, self.conf["replica.lag.time.max.ms"], self.fenced)
         if hw is None:
             return
         p.log.hw = hw

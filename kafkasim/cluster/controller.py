@@ -16,7 +16,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from kafkasim.cluster.protocol import NO_LEADER, AlterPartition, PartitionRecord, TopicRecord
+from kafkasim.cluster.protocol import (
+    NO_LEADER,
+    AlterPartition,
+    BrokerFencing,
+    PartitionRecord,
+    TopicRecord,
+)
 from kafkasim.records import TopicPartition
 
 if TYPE_CHECKING:
@@ -103,6 +109,7 @@ class Controller:
         if reg.fenced:
             reg.fenced = False
             self.world.emit("broker.unfenced", self.name, broker=broker_id)
+            self._publish(BrokerFencing(broker_id, False))
             self._on_unfenced(broker_id)
 
     def _check_session(self, broker_id: int, heartbeat_at: int) -> None:
@@ -110,6 +117,7 @@ class Controller:
         if reg.last_heartbeat == heartbeat_at and not reg.fenced:
             reg.fenced = True
             self.world.emit("broker.fenced", self.name, broker=broker_id)
+            self._publish(BrokerFencing(broker_id, True))
             self._on_fenced(broker_id)
 
     def _live(self, broker_id: int) -> bool:

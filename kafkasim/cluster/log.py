@@ -172,25 +172,27 @@ class PartitionLog:
         """OffsetsForLeaderEpoch: (largest cached epoch <= epoch, its end offset).
 
         The end offset is the start of the next larger epoch, or the LEO for the latest one;
-        (-1, -1) when the cache has no epoch <= ``epoch``.
+        an epoch older than the cache ends at the cache's first start offset; one newer than
+        every cached epoch is unknown: (-1, -1).
         Kafka: ``LeaderEpochFileCache.endOffsetFor``.
         """
-        found = -1
-        for idx in range(len(self.epochs) - 1, -1, -1):
-            if self.epochs[idx][0] <= epoch:
-                found = idx
-                break
-        if found < 0:
+        if epoch < 0 or not self.epochs:
             return (-1, -1)
-        e = self.epochs[found][0]
-        end = self.epochs[found + 1][1] if found + 1 < len(self.epochs) else self.leo
-        return (e, end)
+        if epoch == self.epochs[-1][0]:
+            return (epoch, self.leo)
+        higher = next((i for i, (e, _s) in enumerate(self.epochs) if e > epoch), None)
+        if higher is None:
+            return (-1, -1)  # newer than anything this replica has seen
+        if higher == 0:
+            return (epoch, self.epochs[0][1])  # older than the cache: it ended where the cache starts
+        return (self.epochs[higher - 1][0], self.epochs[higher][1])
 
     # -- truncation and retention ---------------------------------------------------------
     def truncate_to(self, offset: int) -> int:
         """Drop every record at or above ``offset`` (batch-aligned down); returns records dropped."""
         if offset >= self.leo:
-            self.epochs = [(e, s) for e, s in self.epochs if s < offset]
+            # Kafka: UnifiedLog.truncateTo always truncates the epoch cache from the LEO
+            self.epochs = [(e, s) for e, s in self.epochs if s < self.leo]
             return 0
         i = bisect_left(self._bases, offset)
         # a batch straddling the point is dropped whole (replicas copy whole batches)

@@ -74,24 +74,31 @@ class Partition:
         }
         self.pending_isr = None
 
-    def new_hw(self) -> int | None:
+    def new_hw(self, now: int | None = None, max_lag_ms: int = 30_000,
+               ineligible: set[int] | frozenset[int] = frozenset()) -> int | None:
         """The HW the leader may move to now, or None if it must not move.
 
-        HW = min LEO over the maximal ISR; under the strict rule (Kafka >= 3.7) it does not
-        move at all while the ISR is smaller than min(min.insync.replicas, RF).
+        HW = min LEO over the maximal ISR and over caught-up replicas waiting to join it
+        (Kafka's ``maybeIncrementLeaderHW`` / ``shouldWaitForReplicaToJoinIsr``); under the strict
+        rule (Kafka >= 3.7) it does not move at all while the committed ISR is smaller than
+        min(min.insync.replicas, RF) (``isUnderMinIsr``).
         """
-        isr = self.maximal_isr()
-        if self.strict_min_isr and len(isr) < self.effective_min_isr:
+        if self.strict_min_isr and len(self.isr) < self.effective_min_isr:
             return None
+        isr = self.maximal_isr()
         hw = self.log.leo
-        for r in isr:
-            if r == self.broker_id:
-                continue
-            f = self.followers.get(r)
-            if f is None or f.leo < 0:
-                return None
+        for r, f in self.followers.items():
+            if r in isr:
+                if f.leo < 0:
+                    return None
+            elif now is None or f.leo < 0 or r in ineligible or not (
+                    f.leo == self.log.leo or now - f.last_caught_up <= max_lag_ms):
+                continue  # not a caught-up, ISR-eligible (unfenced) replica waiting to join
             if f.leo < hw:
                 hw = f.leo
+        for r in isr:
+            if r != self.broker_id and r not in self.followers:
+                return None
         return hw if hw > self.log.hw else None
 
     def update_follower(self, replica: int, fetch_offset: int, now: int) -> FollowerState:

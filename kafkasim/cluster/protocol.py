@@ -110,6 +110,14 @@ class TopicRecord:
 
 
 @dataclass(slots=True)
+class BrokerFencing:
+    """KRaft ``FenceBrokerRecord`` / ``UnfenceBrokerRecord``: a fenced broker is not ISR-eligible."""
+
+    broker: int
+    fenced: bool
+
+
+@dataclass(slots=True)
 class AlterPartition:
     broker: int
     tp: TopicPartition

@@ -195,25 +195,27 @@ class TransactionCoordinator:
     def handle_end_txn(self, tid: str, pid: int, epoch: int, commit: bool, client: str,
                        reply: Callable[..., None]) -> None:
         if not self._coordinates(tid):
-            self._reply(client, reply, E.NOT_COORDINATOR)
+            self._reply(client, reply, E.NOT_COORDINATOR, -1)
             return
         meta = self.txns.get(tid)
         err = self._check(meta, pid, epoch)
         if err is not E.NONE:
-            self._reply(client, reply, err)
+            self._reply(client, reply, err, -1)
             return
         assert meta is not None
         if meta.state is not TxnState.ONGOING:
             done = (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT, TxnState.EMPTY)
-            self._reply(client, reply, E.NONE if meta.state in done else E.INVALID_TXN_STATE)
+            self._reply(client, reply, E.NONE if meta.state in done else E.INVALID_TXN_STATE, meta.epoch)
             return
+        if self.broker.cluster.switches.get("txn_epoch_bump_per_txn", False):
+            meta.epoch += 1  # KIP-890 part 2 (Kafka 4.0): markers and the next transaction use a new epoch
         self._set(meta, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, "EndTxn")
 
         def prepared(e: KafkaError) -> None:
             if e is not E.NONE:
-                self._reply(client, reply, E.NOT_COORDINATOR)
+                self._reply(client, reply, E.NOT_COORDINATOR, -1)
                 return
-            self._reply(client, reply, E.NONE)  # answered once the decision is durable
+            self._reply(client, reply, E.NONE, meta.epoch)  # answered once the decision is durable
             self._write_markers(meta, commit)
 
         self._persist(meta, prepared)
@@ -228,9 +230,13 @@ class TransactionCoordinator:
         pending = set(meta.partitions)
         state_at = meta.state
 
-        def one_done(tp: TopicPartition, err: KafkaError) -> None:
-            if meta.state is not state_at or not self._coordinates(meta.tid):
+        attempt: dict[TopicPartition, int] = {}
+
+        def one_done(tp: TopicPartition, err: KafkaError, n: int | None = None) -> None:
+            if meta.state is not state_at or not self._coordinates(meta.tid) or tp not in pending:
                 return
+            if n is not None and n != attempt.get(tp):
+                return  # the answer to an attempt we already gave up on
             if err is E.NONE or err is E.INVALID_PRODUCER_EPOCH:
                 pending.discard(tp)
                 if not pending:
@@ -247,11 +253,19 @@ class TransactionCoordinator:
                 self.world.at(100, send, tp)
                 return
             args = (tp, meta.producer_id, meta.epoch, control)
+            n = attempt[tp] = attempt.get(tp, 0) + 1
             if leader is self.broker:
-                self.broker.write_marker(*args, lambda err: one_done(tp, err))
+                self.broker.write_marker(*args, lambda err: one_done(tp, err, n))
             elif not self.world.net.send(self.broker.name, leader.name, leader.handle_write_marker, *args,
-                                         self.broker.name, lambda err: one_done(tp, err)):
+                                         self.broker.name, lambda err: one_done(tp, err, n)):
                 self.world.at(100, send, tp)
+                return
+            # TransactionMarkerChannelManager retries until the leader accepts the marker
+            self.world.at(self.conf.get("request.timeout.ms", 30_000), resend_if_unanswered, tp, n)
+
+        def resend_if_unanswered(tp: TopicPartition, n: int) -> None:
+            if tp in pending and attempt.get(tp) == n:
+                send(tp)
 
         def finish() -> None:
             self._set(meta, TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT, "markers written")

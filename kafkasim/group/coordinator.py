@@ -74,7 +74,9 @@ class Group:
     offsets: dict[TopicPartition, int] = field(default_factory=dict)
     pending_txn: dict[int, dict[TopicPartition, int]] = field(default_factory=dict)  # producer id -> offsets
     rebalance_token: int = 0
-    initial_delay_until: int = -1
+    initial_delay_until: int = -1  # >= 0 while the initial rebalance delay runs
+    joined_in_window: bool = False
+    issued: set[str] = field(default_factory=set)  # KIP-394: member ids handed out, not yet joined
     trigger: str = ""
 
 
@@ -105,8 +107,10 @@ class GroupCoordinator:
         from kafkasim.cluster.log import CONTROL_COMMIT
 
         for gid, g in self.groups.items():
+            if self.partition_for(gid) != tp:
+                continue  # Kafka's handleTxnCompletion: only the groups of the marker's partition
             pending = g.pending_txn.pop(producer_id, None)
-            if pending and control == CONTROL_COMMIT and self.partition_for(gid) == tp:
+            if pending and control == CONTROL_COMMIT:
                 g.offsets.update(pending)
 
     def on_partition(self, tp: TopicPartition, p: Partition) -> None:
@@ -204,6 +208,7 @@ class GroupCoordinator:
         if was_empty:
             delay = min(self.conf["group.initial.rebalance.delay.ms"], timeout)
             g.initial_delay_until = self.world.now + delay
+            g.joined_in_window = False
             self.world.at(delay, self._initial_delay_done, g, token, timeout - delay)
         else:
             g.initial_delay_until = -1
@@ -213,8 +218,11 @@ class GroupCoordinator:
         """InitialDelayedJoin: wait again while new members keep arriving, up to the rebalance timeout."""
         if token != g.rebalance_token or g.state is not S.PREPARING_REBALANCE or not self._live(g):
             return
-        if g.initial_delay_until > self.world.now and remaining > 0:
-            delay = min(g.initial_delay_until - self.world.now, remaining)
+        if g.joined_in_window and remaining > 0:
+            # Kafka's InitialDelayedJoin: members joined during this window -> one more window
+            # of min(group.initial.rebalance.delay.ms, what is left of the rebalance timeout)
+            g.joined_in_window = False
+            delay = min(self.conf["group.initial.rebalance.delay.ms"], remaining)
             self.world.at(delay, self._initial_delay_done, g, token, remaining - delay)
             return
         g.initial_delay_until = -1
@@ -286,10 +294,16 @@ class GroupCoordinator:
         if not member_id:
             # KIP-394: a new dynamic member first gets its id, then joins with it
             new_id = f"{client}-{uuid.UUID(int=self._rng.getrandbits(128), version=4)}"
+            g.issued.add(new_id)
             self._reply(client, reply, E.MEMBER_ID_REQUIRED, -1, None, None, new_id, [])
             return
         m = g.members.get(member_id)
+        if m is None and member_id not in g.issued:
+            # not a member and not an id we handed out (e.g. removed after its session expired)
+            self._reply(client, reply, E.UNKNOWN_MEMBER_ID, -1, None, None, member_id, [])
+            return
         if m is None:
+            g.issued.discard(member_id)
             m = MemberMeta(member_id, None, client, protocols, session_timeout, rebalance_timeout)
             g.members[member_id] = m
             self.world.emit("group.join", self.broker.name, group=gid, member=member_id, instance=None,
@@ -312,7 +326,7 @@ class GroupCoordinator:
         if g.state is not S.PREPARING_REBALANCE:
             self._prepare_rebalance(g, trigger)
         elif g.initial_delay_until >= 0:
-            g.initial_delay_until = self.world.now + self.conf["group.initial.rebalance.delay.ms"]
+            g.joined_in_window = True
         self._try_complete_join(g)
 
     def _join_static(self, g: Group, member_id: str, instance_id: str, client: str,
@@ -353,20 +367,23 @@ class GroupCoordinator:
         if g.state is S.STABLE and g.protocol in [n for n, _ in protocols]:
             self._schedule_expiry(g, m)
             self._persist(g, lambda err: None)
-            self._reply(client, reply, E.NONE, g.generation, g.protocol, g.leader, new_id,
-                        [(mid, x.instance_id, dict(x.protocols)[g.protocol]) for mid, x in g.members.items()]
-                        if new_id == g.leader else [])
+            # KIP-814 skipAssignment: the replaced leader gets no member list, computes nothing
+            self._reply(client, reply, E.NONE, g.generation, g.protocol, g.leader, new_id, [])
             return
         self._join_member(g, m, reply, trigger=f"static member {instance_id} rejoined")
 
     # -- SyncGroup ------------------------------------------------------------------------------
     def handle_sync(self, gid: str, generation: int, member_id: str, client: str,
-                    assignments: dict[str, list[TopicPartition]] | None, reply: Callable[..., None]) -> None:
+                    assignments: dict[str, list[TopicPartition]] | None, reply: Callable[..., None],
+                    instance_id: str | None = None) -> None:
         if not self._coordinates(gid):
             self._reply(client, reply, E.NOT_COORDINATOR, ())
             return
         g = self.groups.get(gid)
         m = g.members.get(member_id) if g else None
+        if self._fenced(g, member_id, instance_id):
+            self._reply(client, reply, E.FENCED_INSTANCE_ID, ())
+            return
         if g is None or m is None:
             self._reply(client, reply, E.UNKNOWN_MEMBER_ID, ())
             return
@@ -381,6 +398,7 @@ class GroupCoordinator:
             return
         m.sync_reply = reply
         m.last_heartbeat = self.world.now
+        self._schedule_expiry(g, m)  # Kafka's propagateAssignment re-arms every member's session timer
         if member_id == g.leader and assignments is not None:
             for mid, mm in g.members.items():
                 mm.assignment = tuple(sorted(assignments.get(mid, ())))
@@ -405,13 +423,21 @@ class GroupCoordinator:
             self._persist(g, persisted)
 
     # -- Heartbeat, LeaveGroup, expiry ----------------------------------------------------------------
+    def _fenced(self, g: Group | None, member_id: str, instance_id: str | None) -> bool:
+        """KIP-345: a request from the old member id of a static instance that was replaced."""
+        return (g is not None and instance_id is not None and member_id not in g.members
+                and any(m.instance_id == instance_id for m in g.members.values()))
+
     def handle_heartbeat(self, gid: str, generation: int, member_id: str, client: str,
-                         reply: Callable[..., None]) -> None:
+                         reply: Callable[..., None], instance_id: str | None = None) -> None:
         if not self._coordinates(gid):
             self._reply(client, reply, E.NOT_COORDINATOR)
             return
         g = self.groups.get(gid)
         m = g.members.get(member_id) if g else None
+        if self._fenced(g, member_id, instance_id):
+            self._reply(client, reply, E.FENCED_INSTANCE_ID)
+            return
         if g is None or m is None:
             self._reply(client, reply, E.UNKNOWN_MEMBER_ID)
             return
@@ -468,11 +494,15 @@ class GroupCoordinator:
 
     # -- offsets ----------------------------------------------------------------------------------
     def handle_commit(self, gid: str, generation: int, member_id: str, client: str,
-                      offsets: dict[TopicPartition, int], reply: Callable[..., None]) -> None:
+                      offsets: dict[TopicPartition, int], reply: Callable[..., None],
+                      instance_id: str | None = None) -> None:
         if not self._coordinates(gid):
             self._reply(client, reply, E.NOT_COORDINATOR)
             return
         g = self._group(gid)
+        if self._fenced(g, member_id, instance_id):
+            self._reply(client, reply, E.FENCED_INSTANCE_ID)
+            return
         if generation >= 0 or member_id:
             m = g.members.get(member_id)
             if m is None:

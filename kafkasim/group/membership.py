@@ -211,20 +211,24 @@ class GroupMember:
             return
         if err in (E.UNKNOWN_MEMBER_ID, E.ILLEGAL_GENERATION):
             self._reset_generation()
+            owned = self.c.assignment()
+            if owned:  # what we still held is lost, not revoked
+                self.lost_pending = False
+                self._lose(owned)
             self._retry_join(token)
             return
-        if err is E.FENCED_INSTANCE_ID:
-            self._fatal(err)
+        if err in (E.FENCED_INSTANCE_ID, E.INCONSISTENT_GROUP_PROTOCOL, E.INVALID_SESSION_TIMEOUT):
+            self._fatal(err)  # not retriable: Java throws it from poll()
             return
         if err is not E.NONE:
             self._retry_join(token)
             return
         self.member_id, self.generation = member_id, generation
         self.state = "syncing"
-        assignments = self._assign(protocol or "", members) if leader == member_id else None
+        assignments = self._assign(protocol or "", members) if leader == member_id and members else None
         reply = lambda *a: self._on_sync(token, *a)  # noqa: E731
         if not self._send("handle_sync", self.group_id, generation, member_id, self.c.name, assignments, reply,
-                          on_timeout=lambda: self._sync_timeout(token)):
+                          self.instance_id, on_timeout=lambda: self._sync_timeout(token)):
             self.state = "joining"
             self._retry_join(token)
 
@@ -306,6 +310,10 @@ class GroupMember:
         self.lost_pending = True
 
     def _fatal(self, err: KafkaError) -> None:
+        from kafkasim.records import Message
+
+        self.c._errors.append(Message("", -1, -1, _error=err))  # the application's next poll sees it
+        self.c._kick()
         self.state = "left"
         self.world.emit("member.leave", self.c.name, group=self.group_id, member=self.member_id,
                         instance=self.instance_id, reason=f"fatal:{err.name}")
@@ -322,8 +330,20 @@ class GroupMember:
             self._with_coordinator(lambda: None)
         else:
             token = self._token
-            self._send("handle_heartbeat", self.group_id, self.generation, self.member_id, self.c.name,
-                       lambda err: self._on_heartbeat(token, err))
+            answered = [False]
+
+            def on_reply(err: KafkaError) -> None:
+                answered[0] = True
+                self._on_heartbeat(token, err)
+
+            def unanswered() -> None:
+                if not answered[0] and token == self._token:
+                    self._coordinator_lost()  # Java: markCoordinatorUnknown, then FindCoordinator
+
+            if not self._send("handle_heartbeat", self.group_id, self.generation, self.member_id, self.c.name,
+                              on_reply, self.instance_id, on_timeout=unanswered,
+                              timeout=self.conf["request.timeout.ms"]):
+                self._coordinator_lost()
         self.world.at(self.conf["heartbeat.interval.ms"], self._heartbeat, hb)
 
     def _on_heartbeat(self, token: int, err: KafkaError) -> None:
@@ -396,7 +416,7 @@ class GroupMember:
 
         def send() -> None:
             if not self._send("handle_commit", self.group_id, gen, mid, self.c.name, dict(offsets), done,
-                              on_timeout=lambda: done(E.REQUEST_TIMED_OUT)):
+                              self.instance_id, on_timeout=lambda: done(E.REQUEST_TIMED_OUT)):
                 done(E.COORDINATOR_NOT_AVAILABLE)
 
         if self.topics and self.state != "stable":

@@ -137,6 +137,11 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
     bconf = r.conf("broker", cl.get("config"), ("cluster", "config"),
                    lambda v, p: config.check_broker(config.resolve("broker", v, p), p))
     switches = r.conf("kafkasim", cl.get("switches"), ("cluster", "switches"))
+    for name, key in config.keys("kafkasim").items():
+        if not key.modelled and switches[name] != key.default:
+            # never a silently wrong run: a switch kafkasim does not model yet is refused
+            raise r.error(("cluster", "switches", name), f"{config.show(switches[name])} is not modelled yet "
+                          f"(kafkasim runs {name}={config.show(key.default)} only)")
     latency = Latency()
     if "network" in cl:
         net = r.mapping(cl["network"], ("cluster", "network"), {"latency_ms": "one-way latency {min, max}"})

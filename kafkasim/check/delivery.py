@@ -43,6 +43,16 @@ class DeliveryReport:
     valid: bool | str = True
 
 
+def final_logs(trace: Trace) -> dict[tuple[str, int], PartitionFinal]:
+    """Each partition's end-of-run log (``log.final`` events), by (topic, partition)."""
+    return {(f.topic, f.partition): f for f in (final_of(ev.data) for ev in trace.of("log.final"))}
+
+
+def final_of(d: dict[str, Any]) -> PartitionFinal:
+    return PartitionFinal(d["topic"], d["partition"], d["leader"], d["leader_epoch"], d["hw"], d["leo"],
+                          d["log_start"], d["offline"], d["isr"], d["replicas"], d["batches"])
+
+
 def _stream(ev: Any) -> Stream:
     d = ev.data
     return (d["producer"], d["topic"], d["partition"])
@@ -100,10 +110,7 @@ def analyse(trace: Trace) -> DeliveryReport:
                     consumed_committed[s].append(((rec, rec + ev.data["count"]), ev.seq, ev.data["consumer"]))
             consumed_total += ev.data["count"]
         elif k == "log.final":
-            d = ev.data
-            finals[(d["topic"], d["partition"])] = PartitionFinal(
-                d["topic"], d["partition"], d["leader"], d["leader_epoch"], d["hw"], d["leo"], d["log_start"],
-                d["offline"], d["isr"], d["replicas"], d["batches"])
+            finals[(ev.data["topic"], ev.data["partition"])] = final_of(ev.data)
         elif k == "txn.timeout":
             txn_timeouts += 1
         elif k == "txn.fenced":

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from kafkasim.check.delivery import PartitionFinal, _visible_batches
+from kafkasim.check.delivery import PartitionFinal, _visible_batches, final_logs
 from kafkasim.sim.trace import Trace
 
 TP = tuple[str, int]
@@ -27,12 +27,7 @@ TP = tuple[str, int]
 
 def analyse_ordering(trace: Trace) -> list[dict[str, Any]]:
     anomalies: list[dict[str, Any]] = []
-    finals: dict[TP, PartitionFinal] = {}
-    for ev in trace.of("log.final"):
-        d = ev.data
-        finals[(d["topic"], d["partition"])] = PartitionFinal(
-            d["topic"], d["partition"], d["leader"], d["leader_epoch"], d["hw"], d["leo"], d["log_start"],
-            d["offline"], d["isr"], d["replicas"], d["batches"])
+    finals = final_logs(trace)
     visible: dict[TP, list[tuple[int, int]]] = {}
     for tp, f in finals.items():
         visible[tp] = [(off, off + n) for off, n, prod, _rec, state in _visible_batches(f)

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from kafkasim.check.delivery import PartitionFinal, _visible_batches
+from kafkasim.check.delivery import PartitionFinal, _visible_batches, final_of
 from kafkasim.sim.trace import Trace
 
 Src = tuple[str, str, int, int]  # producer, topic, partition, rec
@@ -62,9 +62,7 @@ def analyse_pipelines(trace: Trace) -> dict[str, dict[str, Any]]:
                     for topic, part, off in offsets:
                         _advance(committed_offsets[gid], (topic, part), off)
         elif k == "log.final":
-            finals[(d["topic"], d["partition"])] = PartitionFinal(
-                d["topic"], d["partition"], d["leader"], d["leader_epoch"], d["hw"], d["leo"], d["log_start"],
-                d["offline"], d["isr"], d["replicas"], d["batches"])
+            finals[(d["topic"], d["partition"])] = final_of(d)
 
     out: dict[str, dict[str, Any]] = {}
     for name in sorted(pipelines):

@@ -59,6 +59,14 @@ class Chunk:
         return out
 
 
+def next_offsets(chunks: list[Chunk]) -> list[tuple[TopicPartition, int]]:
+    """The offsets to commit after processing ``chunks``: per partition, one past the last record."""
+    nxt: dict[TopicPartition, int] = {}
+    for ch in chunks:
+        nxt[ch.tp] = max(nxt.get(ch.tp, 0), ch.offset + ch.count)
+    return sorted(nxt.items())
+
+
 @dataclass
 class PartitionFetchState:
     position: int | None = None  # next offset to return to the application

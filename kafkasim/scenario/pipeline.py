@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Generator
 from typing import TYPE_CHECKING, Any
 
-from kafkasim.clients.consumer import Consumer
+from kafkasim.clients.consumer import Consumer, next_offsets
 from kafkasim.clients.producer import Producer
 from kafkasim.errors import KafkaException
 from kafkasim.records import TopicPartition
@@ -120,7 +120,7 @@ class PipelineApp:
             if not chunks:
                 continue
             self._at("after-consume", run_id)
-            offsets = _next_offsets(chunks)
+            offsets = next_offsets(chunks)
             if spec.mode == "at-most-once":
                 yield c.commit(offsets=offsets, asynchronous=False)
                 self._at("after-commit", run_id)
@@ -194,9 +194,3 @@ class PipelineApp:
                         out_producer=p.origin, out_topic=out_tp.topic, out_partition=out_tp.partition,
                         out_rec=out_rec)
 
-
-def _next_offsets(chunks: list[Any]) -> list[tuple[TopicPartition, int]]:
-    nxt: dict[TopicPartition, int] = {}
-    for ch in chunks:
-        nxt[ch.tp] = max(nxt.get(ch.tp, 0), ch.offset + ch.count)
-    return sorted(nxt.items())

@@ -12,7 +12,7 @@ from collections.abc import Generator
 from dataclasses import dataclass, field
 from typing import Any
 
-from kafkasim.clients.consumer import Consumer
+from kafkasim.clients.consumer import Consumer, next_offsets
 from kafkasim.clients.producer import Producer
 from kafkasim.cluster.cluster import Cluster
 from kafkasim.errors import KafkaException
@@ -305,7 +305,7 @@ class ConsumerApp:
             if not chunks:
                 continue
             if spec.commit == "before-processing":  # at-most-once: commit what poll returned, then process
-                yield c.commit(offsets=_next_offsets(chunks), asynchronous=False)
+                yield c.commit(offsets=next_offsets(chunks), asynchronous=False)
             for chunk in chunks:
                 if spec.commit == "after-record":
                     for i in range(chunk.count):
@@ -322,7 +322,7 @@ class ConsumerApp:
                     return
                 self._processed(c, chunk, chunk.offset, chunk.count)
             if spec.commit == "after-poll":  # at-least-once: process, then commit
-                yield c.commit(offsets=_next_offsets(chunks), asynchronous=False)
+                yield c.commit(offsets=next_offsets(chunks), asynchronous=False)
 
 
     def _async_loop(self, run_id: int, c: Consumer, per: int) -> Generator[Any, Any, None]:
@@ -360,12 +360,6 @@ class ConsumerApp:
                 if not ev.triggered:
                     ev.succeed()
 
-
-def _next_offsets(chunks: list[Any]) -> list[tuple[TopicPartition, int]]:
-    nxt: dict[TopicPartition, int] = {}
-    for ch in chunks:
-        nxt[ch.tp] = max(nxt.get(ch.tp, 0), ch.offset + ch.count)
-    return sorted(nxt.items())
 
 
 def _consumer_app(sim: Simulation, spec: ConsumerSpec) -> Generator[Any, Any, None]:

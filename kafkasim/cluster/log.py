@@ -235,6 +235,7 @@ class PartitionLog:
         self.log_start = self.leo = self.hw = offset
         self.epochs = []
         self.producers = ProducerStateTable()
+        self.ongoing, self.aborted = {}, []
 
 
 def _trim_epochs(epochs: list[tuple[int, int]], log_start: int) -> list[tuple[int, int]]:

@@ -165,7 +165,13 @@ def analyse(trace: Trace) -> DeliveryReport:
             continue
         if (s[1], s[2]) not in finals:
             continue
-        lost = iv.subtract(a, pres)
+        f_ = finals[(s[1], s[2])]
+        # records below the final log start offset were deleted by retention, not lost
+        gone = iv.merge((rec, rec + min(cnt, max(0, f_.log_start - off)))
+                        for rec, cnt, off, _seq in ack_offsets.get(s, ()) if off >= 0)
+        expired = iv.intersect(iv.subtract(a, pres), gone)
+        totals["expired"] += iv.total(expired)
+        lost = iv.subtract(iv.subtract(a, pres), expired)
         unconfirmed = iv.subtract(iv.intersect(a, pres), iv.merge(committed.get(s, ())))
         totals["unconfirmed"] += iv.total(unconfirmed)
         if lost:
@@ -234,6 +240,7 @@ def analyse(trace: Trace) -> DeliveryReport:
         "in_flight": in_flight,
         "failed_present": totals["failed_present"],
         "aborted": totals["aborted"],
+        "expired": totals["expired"],
         "txn_timeouts": txn_timeouts,
         "producers_fenced": fenced,
         "failed_by_error": dict(sorted(failed_by.items())),

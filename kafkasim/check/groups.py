@@ -51,6 +51,7 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
     present: dict[tuple[str, str, int], list] = defaultdict(list)
     final_assignment: dict[str, dict[str, list]] = {}
     lag_max: dict[str, int] = defaultdict(int)
+    acks_at: dict[TP, list[tuple[str, int, int, int]]] = defaultdict(list)
 
     def episode_at(group: str) -> _Episode | None:
         return open_ep.get(group) or next((e for e in reversed(episodes) if e.group == group), None)
@@ -132,6 +133,12 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
             for _off, n, prod, rec, *_ in d["batches"]:
                 if prod:
                     present[(prod, d["topic"], d["partition"])].append((rec, rec + n))
+            for prod, rec, n, off in acks_at.get((d["topic"], d["partition"]), ()):
+                k_ = min(n, max(0, d["log_start"] - off))  # deleted by retention: part of what was there
+                if k_:
+                    present[(prod, d["topic"], d["partition"])].append((rec, rec + k_))
+        elif k == "produce.ack" and d["offset"] >= 0 and not d.get("transactional"):
+            acks_at[(d["topic"], d["partition"])].append((d["producer"], d["rec"], d["count"], d["offset"]))
 
     end_t = trace.events[-1].t if trace.events else 0
     for (g, _tp), s in idle_since.items():

@@ -125,7 +125,8 @@ def render(result: dict[str, Any]) -> str:
         ("duplicates", d["duplicates"], "extra copies in the log"),
         ("consumed", d["consumed"], f"{d['consumed_unique']} distinct"),
     ]
-    for extra in ("unconfirmed", "unavailable", "in_flight", "failed_present", "offsets_reused", "lost_consumed"):
+    for extra in ("unconfirmed", "unavailable", "in_flight", "failed_present", "offsets_reused", "lost_consumed",
+                  "expired", "aborted"):
         if d[extra]:
             rows.append((extra, d[extra], ""))
     for name, value, note in rows:

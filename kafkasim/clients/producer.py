@@ -241,7 +241,8 @@ class Producer:
         calling ``produce(topic, key=k, size=size)`` for each, without delivery callbacks.
         """
         npart = self.metadata.partition_counts.get(topic)
-        if npart is None or self.closed or self.conf["partitioner.ignore.keys"]:
+        too_big = RECORD_OVERHEAD + size + BATCH_OVERHEAD + 64 > self.max_request_size  # keys add a little
+        if npart is None or self.closed or self.conf["partitioner.ignore.keys"] or too_big or self.txn is not None:
             for i in range(count):
                 self.produce(topic, key=keys[i] if keys is not None else None, size=size)
             return

@@ -98,6 +98,7 @@ class Broker:
     def start(self) -> None:
         self._heartbeat(self.incarnation)
         self._schedule_isr_check(self.incarnation)
+        self.world.at(self.conf["log.retention.check.interval.ms"], self._retention, self.incarnation)
 
     def crash(self) -> None:
         """Process crash: in-flight requests and memory are gone; the log (page cache) survives."""
@@ -423,6 +424,39 @@ class Broker:
         return FetchPartitionData(E.NONE, log.hw, log.hw, log.log_start, batches)
 
     # -- ISR changes (leader-driven, committed by the controller) --------------------------------
+    # -- retention (cleanup.policy=delete) ------------------------------------------------------------
+    def _retention(self, inc: int) -> None:
+        """Every log.retention.check.interval.ms, each replica deletes its oldest data past
+        ``retention.ms`` or beyond ``retention.bytes``, never at or above its high watermark,
+        whether or not anyone consumed it. Kafka: ``UnifiedLog.deleteOldSegments``.
+        Simplified: whole batches are deleted (Kafka deletes whole segments)."""
+        if inc != self.incarnation or not self.alive:
+            return
+        now = self.world.now
+        for tp in sorted(self.parts):
+            cfg = self.topics[tp.topic].config
+            if "delete" not in str(cfg.get("cleanup.policy", "delete")):
+                continue
+            log = self.parts[tp].log
+            before = log.log_start
+            ms, max_bytes = cfg["retention.ms"], cfg["retention.bytes"]
+            upto = log.log_start
+            size = log.size
+            for b in log.batches:
+                if b.next_offset > log.hw:
+                    break
+                expired = ms >= 0 and now - b.timestamp > ms
+                too_big = max_bytes >= 0 and size - b.size >= max_bytes
+                if not (expired or too_big):
+                    break
+                upto = b.next_offset
+                size -= b.size
+            if upto > before:
+                log.delete_before(upto)
+                self.world.emit("log.retention", self.name, topic=tp.topic, partition=tp.partition,
+                                broker=self.id, log_start=log.log_start)
+        self.world.at(self.conf["log.retention.check.interval.ms"], self._retention, inc)
+
     def _schedule_isr_check(self, inc: int) -> None:
         lag = self.conf["replica.lag.time.max.ms"]
         self.world.at(lag // 2, self._isr_check, inc)

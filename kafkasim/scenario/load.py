@@ -249,6 +249,8 @@ def _topics(r: Reader, top: dict, brokers: int, bconf: dict) -> tuple[TopicSpec,
             raise r.error((*p, "replication_factor"), f"{rf} is larger than the number of brokers ({brokers}); "
                           "Kafka rejects the topic with INVALID_REPLICATION_FACTOR")
         tconf = r.conf("topic", t.get("config"), (*p, "config"), lambda v, pp: config.topic_config(bconf, v, pp))
+        if "compact" in str(tconf["cleanup.policy"]):
+            raise r.error((*p, "config", "cleanup.policy"), "log compaction is not modelled yet; only delete")
         out.append(TopicSpec(name, parts, rf, tconf))
     return tuple(out)
 

@@ -53,6 +53,7 @@ KNOWN_STATS: dict[str, str] = {
     "poll_timeouts": "consumers that exceeded max.poll.interval.ms",
     "session_timeouts": "members removed by the coordinator after session.timeout.ms",
     "out_of_order": "records a member processed below an offset it had already passed on that partition",
+    "dead_lettered": "records a group published to its dead-letter topic",
     "idle_members_at_end": "members with no partition in the final assignment",
 }
 

@@ -51,6 +51,9 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
     present: dict[tuple[str, str, int], list] = defaultdict(list)
     final_assignment: dict[str, dict[str, list]] = {}
     lag_max: dict[str, int] = defaultdict(int)
+    dead_lettered: dict[str, int] = defaultdict(int)
+    copies: set[str] = set()
+    retried: dict[str, int] = defaultdict(int)
     acks_at: dict[TP, list[tuple[str, int, int, int]]] = defaultdict(list)
 
     def episode_at(group: str) -> _Episode | None:
@@ -123,6 +126,12 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
             last_offset[key] = d["offset"] + d["count"]
         elif k == "commit.fail":
             commit_failures[d["group"]] += 1
+        elif k == "retry.forward" and d.get("group"):
+            copies.add(d["out_producer"])  # forwarded copies are the same logical records
+            if d["dead_letter"]:
+                dead_lettered[d["group"]] += 1
+            else:
+                retried[d["group"]] += 1
         elif k == "consumer.poll_timeout":
             poll_timeouts[d["group"]] += 1
         elif k == "member.leave":
@@ -161,7 +170,7 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
         total = sum(iv.total(v) for v in done.values())
         unique = sum(iv.total(iv.merge(v)) for v in done.values())
         unprocessed = sum(iv.total(iv.subtract(iv.merge(v), iv.merge(done.get(s, ()))))
-                          for s, v in present.items() if s[1] in topics)
+                          for s, v in present.items() if s[1] in topics and s[0] not in copies)
         groups[g] = {
             "rebalances": len(eps),
             "total_rebalance_pause_ms": sum(pauses),
@@ -176,6 +185,8 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
             "poll_timeouts": poll_timeouts.get(g, 0),
             "session_timeouts": leaves[g].get("session_timeout", 0),
             "out_of_order": out_of_order.get(g, 0),
+            "retried": retried.get(g, 0),
+            "dead_lettered": dead_lettered.get(g, 0),
             "max_lag": lag_max.get(g, 0),
             "members_at_end": len(final_assignment.get(g, {})),
             "idle_members_at_end": sum(1 for parts in final_assignment.get(g, {}).values() if not parts),
@@ -201,5 +212,6 @@ def totals(groups: dict[str, Any]) -> dict[str, int]:
         "poll_timeouts": agg("poll_timeouts"),
         "session_timeouts": agg("session_timeouts"),
         "out_of_order": agg("out_of_order"),
+        "dead_lettered": agg("dead_lettered"),
         "idle_members_at_end": agg("idle_members_at_end"),
     }

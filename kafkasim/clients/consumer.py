@@ -199,6 +199,21 @@ class Consumer:
             [(tp, offs.get(tp, -1) if offs.get(tp, -1) >= 0 else -1001) for tp in tps]))
         return ev
 
+    def pause(self, partitions: list[TopicPartition]) -> None:
+        """Stop fetching these partitions (buffered records are dropped), as confluent-kafka's pause()."""
+        gone = {TopicPartition(*tp[:2]) for tp in partitions}
+        for tp in gone:
+            if tp in self.state:
+                self.state[tp].paused = True
+        self.buffer = deque(c for c in self.buffer if c.tp not in gone)
+
+    def resume(self, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            st = self.state.get(TopicPartition(*tp[:2]))
+            if st is not None:
+                st.paused = False
+        self._kick()
+
     def rewind_to_committed(self) -> None:
         """Forget positions: every assigned partition restarts from the group's committed offset."""
         for st in self.state.values():

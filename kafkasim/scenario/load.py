@@ -21,6 +21,7 @@ from kafkasim.scenario.model import (
     PIPELINE_MODES,
     ConsumerSpec,
     Expectation,
+    FailurePolicy,
     Fault,
     KeySpec,
     Latency,
@@ -137,11 +138,11 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
     bconf = r.conf("broker", cl.get("config"), ("cluster", "config"),
                    lambda v, p: config.check_broker(config.resolve("broker", v, p), p))
     switches = r.conf("kafkasim", cl.get("switches"), ("cluster", "switches"))
-    for name, key in config.keys("kafkasim").items():
-        if not key.modelled and switches[name] != key.default:
+    for switch, key in config.keys("kafkasim").items():
+        if not key.modelled and switches[switch] != key.default:
             # never a silently wrong run: a switch kafkasim does not model yet is refused
-            raise r.error(("cluster", "switches", name), f"{config.show(switches[name])} is not modelled yet "
-                          f"(kafkasim runs {name}={config.show(key.default)} only)")
+            raise r.error(("cluster", "switches", switch), f"{config.show(switches[switch])} is not modelled yet "
+                          f"(kafkasim runs {switch}={config.show(key.default)} only)")
     latency = Latency()
     if "network" in cl:
         net = r.mapping(cl["network"], ("cluster", "network"), {"latency_ms": "one-way latency {min, max}"})
@@ -276,7 +277,8 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             "topic": "topic to send to", "count": "records to send", "rate_per_s": "records per second",
             "start_ms": "when to start", "key": "record keys (omit for null keys)", "value_size": "bytes per value",
             "partition": "explicit partition",
-            "transaction": "send in transactions: {size: records per transaction, abort_every: n}"})
+            "transaction": "send in transactions: {size: records per transaction, abort_every: n}",
+            "failures": "records whose processing fails: {every: n, attempts: k (-1: always, a poison record)}"})
         topic = _topic_ref(r, w, wp, topics)
         count = r.get(w, wp, "count", int, minimum=0)
         rate = r.get(w, wp, "rate_per_s", float, 1000.0)
@@ -311,8 +313,14 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             if not conf.get("transactional.id"):
                 conf["transactional.id"] = f"{name}-txn"
                 conf = dict(config.check_producer(conf, yamlsafe.format_path((*p, "config"))))
+        fail_every, fail_attempts = 0, -1
+        if w.get("failures") is not None:
+            fp = (*wp, "failures")
+            fm = r.mapping(w["failures"], fp, {"every": "every n-th record fails", "attempts": "failing attempts (-1: all)"})
+            fail_every = r.get(fm, fp, "every", int, minimum=1)
+            fail_attempts = r.get(fm, fp, "attempts", int, -1, minimum=-1)
         out.append(ProducerSpec(name, conf, Workload(topic, count, float(rate), start, key, value_size, partition,
-                                                     txn_size, abort_every)))
+                                                     txn_size, abort_every, fail_every, fail_attempts)))
     return tuple(out)
 
 
@@ -326,6 +334,7 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             "members": "how many identical consumers (named name-1..N)", "start_ms": "when to start",
             "processing_ms": "time to process one record",
             "processing": "sync (process, then poll again) or async (hand records to a worker, poll on)",
+            "on_failure": "retry-in-place or retry-topics with a dead-letter topic",
             "commit": f"offset commits: {', '.join(COMMIT_STRATEGIES)}"})
         name = r.get(m, p, "name", str, f"consumer-{i + 1}")
         conf = r.conf("consumer", m.get("config"), (*p, "config"),
@@ -360,10 +369,43 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
         if asynchronous and commit not in ("auto", "none"):
             raise r.error((*p, "processing"), f"processing: async hands records to a worker; commit: {commit} "
                           "would commit before they are processed. Use commit: auto (the gotcha) or none")
+        policy = _failure_policy(r, m, p, topics, names)
+        if policy is not None and asynchronous:
+            raise r.error((*p, "on_failure"), "on_failure needs processing: sync")
         for k in range(members):
             member = f"{name}-{k + 1}" if members > 1 else name
-            out.append(ConsumerSpec(member, dict(conf), tuple(names), start, processing, commit, asynchronous))
+            out.append(ConsumerSpec(member, dict(conf), tuple(names), start, processing, commit, asynchronous,
+                                    policy))
     return tuple(out)
+
+
+def _failure_policy(r: Reader, m: dict, p: Path, topics: dict[str, TopicSpec],
+                    subscribed: list) -> FailurePolicy | None:
+    if m.get("on_failure") is None:
+        return None
+    fp = (*p, "on_failure")
+    fm = r.mapping(m["on_failure"], fp, {
+        "strategy": "retry-in-place or retry-topics", "backoff_ms": "retry-in-place: pause before retrying",
+        "retry_topics": "retry-topics: the retry topics, in order", "delays_ms": "delay before each retry tier",
+        "dlq": "retry-topics: the dead-letter topic after the last retry"})
+    strategy = r.get(fm, fp, "strategy", str, choices=("retry-in-place", "retry-topics"))
+    backoff = r.get(fm, fp, "backoff_ms", int, 1000, minimum=0)
+    retry: list[str] = r.get(fm, fp, "retry_topics", list, [])
+    delays: list[int] = r.get(fm, fp, "delays_ms", list, [1000] * len(retry))
+    for j, t in enumerate(retry):
+        if t not in topics:
+            raise r.error((*fp, "retry_topics", j), f"unknown topic {t!r}{yamlsafe.suggest(str(t), topics)}")
+        if t not in subscribed:
+            raise r.error((*fp, "retry_topics", j), f"the consumer must also subscribe to its retry topic '{t}' "
+                          "(add it to topics)")
+    if len(delays) != len(retry) or not all(isinstance(d, int) and d >= 0 for d in delays):
+        raise r.error((*fp, "delays_ms"), f"expected {len(retry)} delays in ms, one per retry topic")
+    dlq = r.get(fm, fp, "dlq", str, None) if "dlq" in fm else None
+    if dlq is not None and dlq not in topics:
+        raise r.error((*fp, "dlq"), f"unknown topic {dlq!r}{yamlsafe.suggest(dlq, topics)}")
+    if strategy == "retry-topics" and (not retry or dlq is None):
+        raise r.error(fp, "retry-topics needs retry_topics and a dlq")
+    return FailurePolicy(strategy, backoff, tuple(retry), tuple(delays), dlq)
 
 
 def _faults(r: Reader, top: dict, nodes: set[str], duration: int,

@@ -36,6 +36,8 @@ class Workload:
     partition: int = -1
     transaction_size: int = 0  # > 0: a transactional producer, this many records per transaction
     abort_every: int = 0  # abort every n-th transaction (0: never)
+    fail_every: int = 0  # every n-th record fails processing (0: none)
+    fail_attempts: int = -1  # how many processing attempts of such a record fail (-1: all, a poison record)
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,22 @@ class ProducerSpec:
     name: str
     config: dict[str, Any]
     workload: Workload
+
+
+@dataclass(frozen=True)
+class FailurePolicy:
+    """What an application does with a record whose processing fails (Kafka has no built-in DLQ).
+
+    ``retry-in-place``: seek back, pause the partition for ``backoff_ms`` and try again — the
+    partition is blocked behind the record (head-of-line). ``retry-topics``: publish it to the next
+    retry topic (consumed after ``delays_ms[i]``), commit past it, and after the last one to ``dlq``.
+    """
+
+    strategy: str  # retry-in-place | retry-topics
+    backoff_ms: int = 1000
+    retry_topics: tuple[str, ...] = ()
+    delays_ms: tuple[int, ...] = ()
+    dlq: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,6 +76,7 @@ class ConsumerSpec:
     processing_ms: int = 0  # per record
     commit: str = "auto"
     async_processing: bool = False  # hand records to a worker and poll on (auto-commit then loses)
+    on_failure: FailurePolicy | None = None
 
     @property
     def group(self) -> str | None:

@@ -37,6 +37,7 @@ class Simulation:
     consumers: dict[str, Consumer] = field(default_factory=dict)
     apps: dict[str, Any] = field(default_factory=dict)  # consumer and pipeline applications by name
     sinks: dict[str, set] = field(default_factory=dict)  # idempotent sinks' external stores
+    forwarded: dict[tuple, tuple] = field(default_factory=dict)  # retry-topic record -> (source, attempt)
 
 
 @dataclass
@@ -243,6 +244,11 @@ class ConsumerApp:
         self.consumer: Consumer | None = None
         self.run_id = 0
         self.stall_until = 0
+        self.failures: Any = None
+        if spec.on_failure is not None:
+            from kafkasim.scenario.failures import FailureHandling
+
+            self.failures = FailureHandling(self)
 
     def start(self) -> None:
         self.run_id += 1
@@ -306,6 +312,13 @@ class ConsumerApp:
                 continue
             if spec.commit == "before-processing":  # at-most-once: commit what poll returned, then process
                 yield c.commit(offsets=next_offsets(chunks), asynchronous=False)
+            if self.failures is not None:
+                yield from self.failures.process(run_id, c, chunks)
+                if run_id != self.run_id:
+                    return
+                if spec.commit == "after-poll":
+                    yield c.commit(asynchronous=False)
+                continue
             for chunk in chunks:
                 if spec.commit == "after-record":
                     for i in range(chunk.count):

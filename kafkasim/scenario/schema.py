@@ -101,6 +101,20 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "transaction": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/transaction"}],
                         "description": "send in transactions (a transactional producer; transactional.id "
                         "defaults to <name>-txn)"},
+        "failures": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/failures"}],
+                     "description": "records whose processing fails: every n-th record, for k attempts"},
+    },
+    "failures": {
+        "every": _int(1, None, "every n-th record of a partition fails"),
+        "attempts": _int(-1, -1, "failing attempts (-1: every attempt, a poison record)"),
+    },
+    "on_failure": {
+        "strategy": {"enum": ["retry-in-place", "retry-topics"], "description": "what the application does"},
+        "backoff_ms": _int(0, 1000, "retry-in-place: pause before retrying (ms)"),
+        "retry_topics": {"type": "array", "items": {"type": "string"}, "description": "retry topics, in order"},
+        "delays_ms": {"type": "array", "items": {"type": "integer", "minimum": 0},
+                      "description": "delay before each retry tier (ms)"},
+        "dlq": _str("the dead-letter topic after the last retry"),
     },
     "transaction": {
         "size": _int(1, 10, "records per transaction"),
@@ -124,6 +138,8 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "commit": {"enum": list(COMMIT_STRATEGIES), "default": "auto",
                    "description": "offset commits: auto (enable.auto.commit), after-poll, after-record, "
                    "before-processing, none"},
+        "on_failure": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/on_failure"}],
+                       "description": "retry-in-place, or retry-topics with a dead-letter topic"},
     },
     "pipeline": {
         "name": _str("node name (also the group.id unless config sets one; with members, name-1 .. name-N)"),
@@ -294,6 +310,8 @@ def build() -> dict[str, Any]:
             "workload": _obj("workload", "what the producer sends"),
             "key": _obj("key", "record keys: pattern formatted with n in [0, cardinality)"),
             "transaction": _obj("transaction", "transactions of the workload"),
+            "failures": _obj("failures", "records whose processing fails"),
+            "on_failure": _obj("on_failure", "what the application does with a record that fails"),
             "consumer": _obj("consumer", "a consumer application"),
             "pipeline": _obj("pipeline", "a consume-transform-produce stage"),
             "fault": _fault(),

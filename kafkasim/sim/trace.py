@@ -97,6 +97,8 @@ KINDS: dict[str, str] = {
     "consumer.poll_timeout": "The application did not poll within max.poll.interval.ms: the consumer leaves.",
     "commit.ok": "An offset commit succeeded (offsets as [topic, partition, next offset]).",
     "commit.fail": "An offset commit failed (error; CommitFailedException when the member left the generation).",
+    "app.failed": "Processing a record failed (attempt n); strategy says what the application does next.",
+    "retry.forward": "A failed record was published to a retry topic, or to the dead-letter topic (dead_letter).",
     "app.processed": "The application finished processing records returned by poll (offset, count, producer, rec).",
     "app.crash": "A consumer application crashed (no commit, no LeaveGroup).",
     "app.restart": "A crashed consumer application started again.",

@@ -31,8 +31,9 @@ BASE: dict[str, Any] = {
                {"name": "dev.a.out", "partitions": 2, "replication_factor": 3}],
     "producers": [{"name": "p", "config": {"acks": "all"},
                    "workload": {"topic": "dev.a.in", "count": 10, "key": {"pattern": "k-{n}", "cardinality": 2},
-                                "transaction": {"size": 5}}}],
-    "consumers": [{"name": "c", "topics": ["dev.a.in"], "config": {"group.id": "g"}}],
+                                "transaction": {"size": 5}, "failures": {"every": 5}}}],
+    "consumers": [{"name": "c", "topics": ["dev.a.in", "dev.a.out"], "config": {"group.id": "g"},
+                   "on_failure": {"strategy": "retry-topics", "retry_topics": ["dev.a.out"], "dlq": "dev.a.out"}}],
     "pipelines": [{"name": "stage", "input": "dev.a.in", "output": "dev.a.out"}],
     "faults": [{"at_ms": 100, "action": "crash", "target": "broker-1"}],
     "expect": {"lost_acknowledged": 0},
@@ -43,6 +44,7 @@ BLOCKS = {
     "latency": ("cluster", "network", "latency_ms"), "topic": ("topics", 0), "producer": ("producers", 0),
     "workload": ("producers", 0, "workload"), "key": ("producers", 0, "workload", "key"),
     "transaction": ("producers", 0, "workload", "transaction"),
+    "failures": ("producers", 0, "workload", "failures"), "on_failure": ("consumers", 0, "on_failure"),
     "consumer": ("consumers", 0), "pipeline": ("pipelines", 0), "fault": ("faults", 0),
 }
 

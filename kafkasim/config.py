@@ -174,8 +174,8 @@ _CONSUMER = (
 _KAFKASIM = (
     _K("strict_min_isr", type="bool", default=True, doc="Kafka >= 3.7 (KAFKA-15583): the high watermark does not advance while |ISR| < min.insync.replicas; False gives the older rule."),
     _K("truncation", type="string", default="leader_epoch", choices=("leader_epoch", "high_watermark"), doc="How a new follower finds where to truncate: leader epochs (KIP-101/279/320), or its own HW (pre-0.11, can lose committed data)."),
-    _K("eligible_leader_replicas", type="bool", default=False, modelled=False, doc="KIP-966: keep replicas dropped from a below-min ISR as clean election candidates (default on new 4.1+ clusters). Not modelled yet: only false is accepted."),
-    _K("crash_model", type="string", default="process", choices=("process", "power_loss"), modelled=False, doc="process: a crashed broker keeps what it appended (page cache); power_loss: it loses the unflushed tail. Not modelled yet: only process is accepted."),
+    _K("eligible_leader_replicas", type="bool", default=False, modelled=False, doc="KIP-966: keep replicas dropped from a below-min ISR as clean election candidates (default on new 4.1+ clusters). kafkasim does not model it yet and accepts only false."),
+    _K("crash_model", type="string", default="process", choices=("process", "power_loss"), modelled=False, doc="process: a crashed broker keeps what it appended (page cache); power_loss: it loses the unflushed tail. kafkasim does not model it yet and accepts only process."),
     _K("txn_epoch_bump_per_txn", type="bool", default=True, doc="KIP-890 part 2 (Kafka 4.0): bump the producer epoch at every transaction end so late markers cannot hit the next transaction."),
 )
 

@@ -144,6 +144,7 @@ def analyse(trace: Trace) -> DeliveryReport:
             if off + n <= f.hw:
                 committed[s].append((rec, rec + n))
 
+    read_topics = {s[1] for s in consumed}
     report = DeliveryReport()
     totals = Counter()
     streams = sorted(set(sent_hi) | set(present) | set(consumed))
@@ -159,6 +160,8 @@ def analyse(trace: Trace) -> DeliveryReport:
         dup = iv.total(pres_raw) - iv.total(pres)
         totals["duplicates"] += dup
         totals["consumed_unique"] += iv.total(cons)
+        if s[1] in read_topics:  # Jepsen's "unseen": committed, yet no consumer ever returned it
+            totals["unseen"] += iv.total(iv.subtract(iv.merge(committed.get(s, ())), cons))
         totals["failed_present"] += iv.total(iv.intersect(fl, pres))
         if (s[1], s[2]) in offline_streams:
             totals["unavailable"] += iv.total(iv.subtract(a, pres))
@@ -241,6 +244,7 @@ def analyse(trace: Trace) -> DeliveryReport:
         "failed_present": totals["failed_present"],
         "aborted": totals["aborted"],
         "expired": totals["expired"],
+        "unseen": totals["unseen"],
         "txn_timeouts": txn_timeouts,
         "producers_fenced": fenced,
         "failed_by_error": dict(sorted(failed_by.items())),

@@ -37,6 +37,7 @@ KNOWN_STATS: dict[str, str] = {
     "pipelines": ("per pipeline: pipelines.<name>.<stat>, stat one of records_in, records_out, lost, "
                   "duplicated, duplicated_uncommitted, unprocessed, sink_duplicates_ignored"),
     "aborted": "records of transactions that were aborted",
+    "unseen": "committed records of a topic consumers read that no consumer ever returned (Jepsen: allowed while they lag)",
     "expired": "acknowledged records deleted by retention (below the final log start offset)",
     "txn_timeouts": "transactions the coordinator aborted after transaction.timeout.ms",
     "producers_fenced": "producers that learned they were fenced (zombies: PRODUCER_FENCED)",

@@ -34,6 +34,9 @@ from kafkasim.scenario.model import (
 
 Path = tuple[str | int, ...]
 REQUIRED = object()
+# sizes beyond these would exhaust memory long before teaching anything
+MAX_BROKERS, MAX_PARTITIONS, MAX_MEMBERS = 1_000, 100_000, 10_000
+MAX_RECORDS, MAX_KEYS = 100_000_000, 1_000_000
 FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall")
 COMMIT_STRATEGIES = ("auto", "after-poll", "after-record", "before-processing", "none")
 OPS = ("==", "!=", "<=", ">=", "<", ">")
@@ -64,7 +67,7 @@ class Reader:
 
     def get(self, m: dict[str, Any], path: Path, name: str, kind: type | tuple[type, ...],
             default: Any = REQUIRED, *, minimum: float | None = None,
-            choices: tuple[str, ...] | None = None) -> Any:
+            choices: tuple[str, ...] | None = None, maximum: float | None = None) -> Any:
         if name not in m:
             if default is REQUIRED:
                 raise self.error(path, f"missing required key '{name}'")
@@ -79,6 +82,8 @@ class Reader:
             raise self.error(p, f"expected {_kind(kinds)}, got {_got(v)}")
         if minimum is not None and v < minimum:
             raise self.error(p, f"must be >= {minimum:g}, got {v}")
+        if maximum is not None and v > maximum:
+            raise self.error(p, f"must be <= {maximum:g} (a simulation this size would not fit in memory), got {v}")
         if choices is not None and v not in choices:
             raise self.error(p, f"expected one of {', '.join(choices)}, got {v!r}{yamlsafe.suggest(str(v), choices)}")
         return v
@@ -134,7 +139,7 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
     cl = r.mapping(r.get(top, (), "cluster", dict), ("cluster",),
                    {"brokers": "number of brokers", "config": "broker config", "switches": "kafkasim version switches",
                     "network": "network latency"})
-    brokers = r.get(cl, ("cluster",), "brokers", int, minimum=1)
+    brokers = r.get(cl, ("cluster",), "brokers", int, minimum=1, maximum=MAX_BROKERS)
     bconf = r.conf("broker", cl.get("config"), ("cluster", "config"),
                    lambda v, p: config.check_broker(config.resolve("broker", v, p), p))
     switches = r.conf("kafkasim", cl.get("switches"), ("cluster", "switches"))
@@ -189,7 +194,10 @@ def _pipelines(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             raise r.error((*p, "output"), f"'{outp}' has {topics[outp].partitions} partitions, fewer than input "
                           f"'{inp}' ({topics[inp].partitions}); the stage writes each record to the same partition")
         mode = r.get(m, p, "mode", str, "at-least-once", choices=PIPELINE_MODES)
-        conf_in = dict(m.get("config") or {})
+        raw = m.get("config")
+        if raw is not None and not isinstance(raw, dict):
+            raise r.error((*p, "config"), f"expected a mapping of consumer config keys, got {_got(raw)}")
+        conf_in = dict(raw or {})
         conf_in.setdefault("group.id", name)
         conf_in.setdefault("enable.auto.commit", False)
         conf_in.setdefault("auto.offset.reset", "earliest")
@@ -199,7 +207,7 @@ def _pipelines(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             raise r.error((*p, "config"), "a pipeline commits by itself: enable.auto.commit must be false")
         pconf = r.conf("producer", m.get("producer_config"), (*p, "producer_config"),
                        lambda v, pp: config.check_producer(config.resolve("producer", v, pp), pp, broker=bconf))
-        members = r.get(m, p, "members", int, 1, minimum=1)
+        members = r.get(m, p, "members", int, 1, minimum=1, maximum=MAX_MEMBERS)
         processing = r.get(m, p, "processing_ms", int, 0, minimum=0)
         for k in range(members):
             member = f"{name}-{k + 1}" if members > 1 else name
@@ -244,7 +252,8 @@ def _topics(r: Reader, top: dict, brokers: int, bconf: dict) -> tuple[TopicSpec,
         if name in seen:
             raise r.error((*p, "name"), f"topic '{name}' is defined twice")
         seen.add(name)
-        parts = r.get(t, p, "partitions", int, bconf["num.partitions"], minimum=1)
+        parts = r.get(t, p, "partitions", int, bconf["num.partitions"], minimum=1,
+                      maximum=MAX_PARTITIONS)
         rf = r.get(t, p, "replication_factor", int, bconf["default.replication.factor"], minimum=1)
         if rf > brokers:
             raise r.error((*p, "replication_factor"), f"{rf} is larger than the number of brokers ({brokers}); "
@@ -280,7 +289,7 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             "transaction": "send in transactions: {size: records per transaction, abort_every: n}",
             "failures": "records whose processing fails: {every: n, attempts: k (-1: always, a poison record)}"})
         topic = _topic_ref(r, w, wp, topics)
-        count = r.get(w, wp, "count", int, minimum=0)
+        count = r.get(w, wp, "count", int, minimum=0, maximum=MAX_RECORDS)
         rate = r.get(w, wp, "rate_per_s", float, 1000.0)
         if rate <= 0:
             raise r.error((*wp, "rate_per_s"), f"must be > 0, got {rate}")
@@ -296,7 +305,7 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             km = r.mapping(w["key"], kp, {"pattern": "format with {n}", "cardinality": "distinct keys",
                                           "choice": "cycle or random"})
             pattern = r.get(km, kp, "pattern", str, "key-{n}")
-            cardinality = r.get(km, kp, "cardinality", int, 1, minimum=1)
+            cardinality = r.get(km, kp, "cardinality", int, 1, minimum=1, maximum=MAX_KEYS)
             if cardinality > 1 and "{n}" not in pattern:
                 raise r.error((*kp, "pattern"), f"'{pattern}' must contain {{n}} (the key number) to make "
                               f"{cardinality} distinct keys")
@@ -359,7 +368,7 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
                 raise r.error((*p, "topics", j), f"expected a topic name, got {_got(t)}")
             if t not in topics:
                 raise r.error((*p, "topics", j), f"unknown topic '{t}'{yamlsafe.suggest(t, topics)}")
-        members = r.get(m, p, "members", int, 1, minimum=1)
+        members = r.get(m, p, "members", int, 1, minimum=1, maximum=MAX_MEMBERS)
         if members > 1 and conf.get("group.instance.id") is not None:
             raise r.error((*p, "members"), "members > 1 would share one group.instance.id; Kafka fences the "
                           "duplicate (FENCED_INSTANCE_ID): list static members one by one")

@@ -313,7 +313,7 @@ class Consumer:
         ev = self.world.event()
         if self.group is not None:
             self.group.poll_hook()
-        self._wait(ev, timeout, lambda: self._take(1))
+        self._wait(ev, timeout, lambda: self.take_chunks(1))
         return ev
 
     def consume(self, num_messages: int = 1, timeout: float | None = -1) -> simpy.Event:
@@ -321,7 +321,7 @@ class Consumer:
         ev = self.world.event()
         if self.group is not None:
             self.group.poll_hook()
-        self._wait(ev, None if timeout is None or timeout < 0 else timeout, lambda: self._take(num_messages),
+        self._wait(ev, None if timeout is None or timeout < 0 else timeout, lambda: self.take_chunks(num_messages),
                    as_list=True)
         return ev
 
@@ -364,9 +364,6 @@ class Consumer:
                     self._waiters.remove(attempt)  # the application is no longer in poll()
             self.world.at(int(timeout * 1000), expire)
         self._kick()
-
-    def _take(self, n: int) -> list[Chunk]:
-        return self.take_chunks(n)
 
     def take_chunks(self, max_records: int) -> list[Chunk]:
         """Move up to ``max_records`` buffered records to the application, advancing positions."""

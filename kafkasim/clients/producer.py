@@ -554,11 +554,10 @@ class Producer:
                 self.txn.abortable = error  # the transaction can only be aborted now
         elif self.idempotent and b.base_sequence >= 0:
             self._bump_epoch = True  # its sequence is now a hole: start a new epoch (KIP-360)
-        self._fail_records(tp, b.rec, b.count, error, b.callbacks, b.keys, b.values, b.headers, counted=True)
+        self._fail_records(tp, b.rec, b.count, error, b.callbacks, b.keys, b.values, b.headers)
 
     def _fail_records(self, tp: TopicPartition, rec: int, count: int, error: KafkaError,
-                      callbacks: Any, keys: Any, values: Any, headers: Any = None,
-                      counted: bool = True) -> None:
+                      callbacks: Any, keys: Any, values: Any, headers: Any = None) -> None:
         self.world.emit("produce.fail", self.name, producer=self.origin, topic=tp.topic, partition=tp.partition,
                         rec=rec, count=count, error=error.name)
         fake = ProducerBatch(tp, self.origin, rec, self.world.now, count=count, keys=keys, values=values,

@@ -16,6 +16,22 @@ from kafkasim.records import TopicPartition
 NO_LEADER = -1
 
 
+def java_string_hash(s: str) -> int:
+    """Java's ``String.hashCode`` (UTF-16 code units), as a signed 32-bit int."""
+    h = 0
+    data = s.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
+    return h - (1 << 32) if h >= 1 << 31 else h
+
+
+def offsets_partition(group_id: str, partitions: int) -> int:
+    """The coordinator's partition for a group id or transactional id:
+    ``Utils.abs(key.hashCode()) % partitions`` (abs(MIN_VALUE) is 0)."""
+    h = java_string_hash(group_id)
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
 @dataclass(slots=True, eq=False)
 class ProducerBatch:
     """A producer's batch for one partition (client side), sent and retried as a unit.

@@ -21,6 +21,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from kafkasim.cluster.log import CONTROL_ABORT, CONTROL_COMMIT
+from kafkasim.cluster.protocol import offsets_partition
 from kafkasim.errors import KafkaError
 from kafkasim.records import TopicPartition
 
@@ -53,12 +54,6 @@ class TxnMeta:
     waiters: list[Callable[[], None]] = field(default_factory=list)  # run when the transaction completes
 
 
-def java_hash_partition(key: str, partitions: int) -> int:
-    from kafkasim.group.coordinator import offsets_partition
-
-    return offsets_partition(key, partitions)
-
-
 class TransactionCoordinator:
     """The transaction coordinator service on one broker."""
 
@@ -72,7 +67,7 @@ class TransactionCoordinator:
         self._schedule_timeouts(broker.incarnation)
 
     def partition_for(self, tid: str) -> TopicPartition:
-        return TopicPartition(TXN_TOPIC, java_hash_partition(tid, self.conf["transaction.state.log.num.partitions"]))
+        return TopicPartition(TXN_TOPIC, offsets_partition(tid, self.conf["transaction.state.log.num.partitions"]))
 
     def _coordinates(self, tid: str) -> bool:
         return self.broker.alive and self.partition_for(tid).partition in self.loaded
@@ -299,7 +294,7 @@ class TransactionCoordinator:
 def handle_find_txn_coordinator(broker: Broker, tid: str, client: str, reply: Callable[..., None]) -> None:
     """FindCoordinator(TRANSACTION): the leader of the transactional id's state partition."""
     n = broker.conf["transaction.state.log.num.partitions"]
-    rec = broker.meta.get(TopicPartition(TXN_TOPIC, java_hash_partition(tid, n)))
+    rec = broker.meta.get(TopicPartition(TXN_TOPIC, offsets_partition(tid, n)))
     leader = rec.leader if rec is not None else -1
     broker.world.net.send(broker.name, client, reply, E.NONE if leader >= 0 else E.COORDINATOR_NOT_AVAILABLE, leader)
 

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kafkasim.cluster.protocol import java_string_hash, offsets_partition  # noqa: F401 (re-exported)
 from kafkasim.errors import KafkaError
 from kafkasim.group.assignors import select_assignor
 from kafkasim.group.state import GroupState, check_transition
@@ -32,21 +33,6 @@ if TYPE_CHECKING:
 E = KafkaError
 OFFSETS_TOPIC = "__consumer_offsets"
 S = GroupState
-
-
-def java_string_hash(s: str) -> int:
-    """Java's ``String.hashCode`` (UTF-16 code units), as a signed 32-bit int."""
-    h = 0
-    data = s.encode("utf-16-be")
-    for i in range(0, len(data), 2):
-        h = (31 * h + ((data[i] << 8) | data[i + 1])) & 0xFFFFFFFF
-    return h - (1 << 32) if h >= 1 << 31 else h
-
-
-def offsets_partition(group_id: str, partitions: int) -> int:
-    """``Utils.abs(groupId.hashCode()) % offsets.topic.num.partitions`` (abs(MIN_VALUE) is 0)."""
-    h = java_string_hash(group_id)
-    return (0 if h == -(1 << 31) else abs(h)) % partitions
 
 
 @dataclass

@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml | $(BIN)/python
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/kafkasim run scenarios/acks-1-lost-on-failover.yaml --out demo-out
+	$(BIN)/kafkasim run scenarios/07-acks-1-lost-on-failover.yaml --out demo-out
 	@echo "plot and trace written to demo-out/"
 
 test: $(STAMP)

@@ -12,6 +12,7 @@ from kafkasim.plot.lag import lag_figure
 from kafkasim.plot.replication import replication_figure
 from kafkasim.plot.style import save
 from kafkasim.plot.timeline import compare_timelines, timeline_figure
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import run
 
@@ -20,7 +21,7 @@ OUT = ROOT / "docs" / "images"
 
 
 def trace(name: str):
-    return run(load(ROOT / "scenarios" / f"{name}.yaml")).trace
+    return run(load(bundled.path_of(name))).trace
 
 
 def main(out: Path = OUT) -> list[Path]:

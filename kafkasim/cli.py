@@ -25,9 +25,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-import kafkasim
 from kafkasim._version import __version__
 from kafkasim.errors import ConfigError, KafkasimError, ScenarioError
+from kafkasim.scenario import bundled
+from kafkasim.scenario.bundled import bundled_dir
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: Show the progress bar only for runs that take longer than this (wall seconds), on a TTY.
@@ -35,9 +36,6 @@ PROGRESS_AFTER_S = 2.0
 PROGRESS_SLICES = 200
 
 
-def bundled_dir() -> Path:
-    """The ``scenarios/`` directory next to the package (in a checkout or an editable install)."""
-    return Path(kafkasim.__file__).resolve().parents[1] / "scenarios"
 
 
 class UsageError(KafkasimError):
@@ -54,6 +52,14 @@ def _seed(text: str) -> int | str:
     if value < 0:
         raise argparse.ArgumentTypeError(f"expected a non-negative integer or 'random', got {text!r}")
     return value
+
+
+def _scenario_file(text: str) -> str:
+    """A path as given, or, when no such file exists, the bundled scenario of that name."""
+    if Path(text).exists():
+        return text
+    found = bundled.find(text)
+    return str(found) if found is not None else text
 
 
 def _add_sets(p: argparse.ArgumentParser) -> None:
@@ -77,7 +83,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.required = True
 
     run = sub.add_parser("run", help="play a scenario file and report what happened")
-    run.add_argument("scenario", metavar="FILE", help="scenario YAML file")
+    run.add_argument("scenario", metavar="FILE", type=_scenario_file,
+                     help="scenario YAML file, or the name of a bundled scenario (see list)")
     run.add_argument("--seed", type=_seed, metavar="N|random",
                      help="override the scenario's seed; 'random' picks one and prints it on stderr")
     _add_sets(run)
@@ -87,7 +94,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_debug(run)
 
     val = sub.add_parser("validate", help="check scenario files without running them, or print the JSON Schema")
-    val.add_argument("files", nargs="*", metavar="FILE", help="scenario YAML file(s)")
+    val.add_argument("files", nargs="*", metavar="FILE", type=_scenario_file,
+                     help="scenario YAML file(s) or bundled scenario names")
     val.add_argument("--schema", action="store_true",
                      help="print a JSON Schema (draft 2020-12) of the scenario format instead")
     _add_sets(val)
@@ -96,7 +104,7 @@ def _parser() -> argparse.ArgumentParser:
 
     chk = sub.add_parser("check", help="re-run the checkers on a saved trace (same report as run)")
     chk.add_argument("trace", metavar="TRACE", help="trace file written by run --trace or run --out")
-    chk.add_argument("--scenario", metavar="FILE",
+    chk.add_argument("--scenario", metavar="FILE", type=_scenario_file,
                      help="evaluate this scenario's expect: block too (default: scenario.yaml next to "
                      "TRACE, or the bundled scenario of that name, when its hash matches the trace's)")
     _add_sets(chk)
@@ -115,7 +123,8 @@ def _parser() -> argparse.ArgumentParser:
     _add_debug(exp)
 
     lint = sub.add_parser("lint", help="warn about Kafka gotchas and best practices in scenario files")
-    lint.add_argument("files", nargs="+", metavar="FILE", help="scenario YAML file(s)")
+    lint.add_argument("files", nargs="+", metavar="FILE", type=_scenario_file,
+                      help="scenario YAML file(s) or bundled scenario names")
     lint.add_argument("--ignore", action="append", default=[], metavar="CODES",
                       help="comma-separated codes to skip, e.g. K001,K004 (repeatable)")
     lint.add_argument("--json", action="store_true", help="print exactly one JSON document")
@@ -404,8 +413,8 @@ def _find_scenario(trace_path: str, trace: Any) -> Any:
     if not trace.scenario_hash:
         return None
     candidates = [Path(trace_path).parent / "scenario.yaml"]
-    if trace.scenario and re.fullmatch(r"[\w.-]+", trace.scenario):
-        candidates.append(bundled_dir() / f"{trace.scenario}.yaml")
+    if trace.scenario and (found := bundled.find(trace.scenario)) is not None:
+        candidates.append(found)
     for c in candidates:
         if not c.is_file():
             continue
@@ -463,7 +472,7 @@ def first_sentence(text: str) -> str:
 def _scenario_files(directory: Path) -> list[Path]:
     if not directory.is_dir():
         raise UsageError(f"{directory}: no such directory")
-    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+    return bundled.paths(directory)
 
 
 def _list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -472,14 +481,17 @@ def _list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     directory = Path(args.dir) if args.dir else bundled_dir()
     entries = []
     for f in _scenario_files(directory):
+        chapter = bundled.split(f)[0]
         try:
             sc = load(f)
         except ScenarioError as exc:
-            entries.append({"name": f.stem, "file": str(f), "ok": False, "summary": "", "error": _error_json(exc)})
+            entries.append({"name": f.stem, "chapter": chapter, "file": str(f), "ok": False, "summary": "",
+                            "error": _error_json(exc)})
             continue
-        entries.append({"name": sc.name, "file": str(f), "ok": True, "summary": first_sentence(sc.description),
-                        "counts": summary(sc)})
-    entries.sort(key=lambda e: (e["name"], e["file"]))
+        entries.append({"name": sc.name, "chapter": chapter, "file": str(f), "ok": True,
+                        "summary": first_sentence(sc.description), "counts": summary(sc)})
+    # guide chapter order (NN- prefix), then name
+    entries.sort(key=lambda e: (e["chapter"] is None, e["chapter"] or 0, e["name"], e["file"]))
     ok = all(e["ok"] for e in entries)
     if args.json:
         out.write(json.dumps({"dir": str(directory), "ok": ok, "scenarios": entries}, sort_keys=True) + "\n")
@@ -487,9 +499,11 @@ def _list(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         if not entries:
             err.write(f"kafkasim list: no scenario files (*.yaml) in {directory}\n")
         width = max((len(e["name"]) for e in entries), default=0)
+        numbered = any(e["chapter"] is not None for e in entries)
         for e in entries:
             text = e["summary"] if e["ok"] else f"INVALID: {e['error']['message']}"
-            out.write(f"{e['name']:<{width}}  {text}\n".rstrip() + "\n")
+            chapter = "" if not numbered else f"{e['chapter']:02d}  " if e["chapter"] is not None else "    "
+            out.write(f"{chapter}{e['name']:<{width}}  {text}\n".rstrip() + "\n")
     return EXIT_OK if ok else EXIT_USAGE
 
 

@@ -22,7 +22,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from kafkasim.cluster.log import BATCH_OVERHEAD, RECORD_OVERHEAD
-from kafkasim.scenario import yamlsafe
+from kafkasim.scenario import bundled, yamlsafe
 from kafkasim.scenario.model import Scenario
 
 __all__ = ["RULES", "Rule", "Finding", "describe", "lint", "lint_file"]
@@ -138,7 +138,7 @@ def describe(code: str) -> str:
     r = RULES[code.upper()]
     lines = [f"{r.code} {r.name}: {r.summary}", f"  {r.why}"]
     if r.see:
-        lines.append(f"  see: kafkasim run scenarios/{r.see}.yaml")
+        lines.append(f"  see: kafkasim run scenarios/{bundled.path_of(r.see).name}")
     return "\n".join(lines)
 
 

@@ -12,14 +12,15 @@ import pytest
 
 import kafkasim.cli as cli
 from kafkasim.cli import main
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import run
 
 ROOT = Path(__file__).parents[1]
 SCENARIOS = ROOT / "scenarios"
-ACKS1 = str(SCENARIOS / "acks-1-lost-on-failover.yaml")
-ACKS_ALL = str(SCENARIOS / "acks-all-no-loss.yaml")
-DUP = str(SCENARIOS / "lost-response-duplicate.yaml")
+ACKS1 = str(bundled.path_of("acks-1-lost-on-failover"))
+ACKS_ALL = str(bundled.path_of("acks-all-no-loss"))
+DUP = str(bundled.path_of("lost-response-duplicate"))
 
 
 def _main(*argv: str, err: io.StringIO | None = None) -> tuple[int, str, str]:
@@ -158,7 +159,7 @@ def test_progress_bar_only_on_a_tty_and_the_trace_is_unchanged(monkeypatch) -> N
 
 @pytest.mark.parametrize("name", ["acks-1-lost-on-failover", "poll-timeout-eviction"])
 def test_sliced_run_gives_the_same_trace(name: str) -> None:
-    sc = load(SCENARIOS / f"{name}.yaml")
+    sc = load(bundled.path_of(name))
     whole = run(sc)
     sliced = cli.simulate(sc, None, _Tty(), after_s=0.0)
     assert sliced.trace.dumps() == whole.trace.dumps()
@@ -176,7 +177,7 @@ def test_sliced_run_gives_the_same_trace(name: str) -> None:
     ("acks-1-lost-on-failover", ["producers[0].config.acks=all", "producers[0].config.enable.idempotence=true"]),
 ])
 def test_check_gives_the_verdict_of_the_run(tmp_path: Path, name: str, sets: list[str]) -> None:
-    path = SCENARIOS / f"{name}.yaml"
+    path = bundled.path_of(name)
     trace = tmp_path / "t.jsonl"
     set_args = [a for s in sets for a in ("--set", s)]
     rc_run, out, _ = _main("run", path, "--json", "--trace", trace, *set_args)
@@ -276,9 +277,10 @@ def test_validate_schema_is_one_json_document() -> None:
 # -- list --------------------------------------------------------------------------------------------
 def test_list_bundled_sorted_with_first_sentences() -> None:
     rc, out, _ = _main("list")
-    names = [line.split()[0] for line in out.splitlines()]
-    assert rc == 0 and names == sorted(names) and len(names) == len(list(SCENARIOS.glob("*.yaml")))
-    line = next(x for x in out.splitlines() if x.startswith("lost-response-duplicate "))
+    rows = [line.split()[:2] for line in out.splitlines()]
+    assert rc == 0 and rows == sorted(rows) and len(rows) == len(bundled.paths())
+    assert all(bundled.path_of(name).name == f"{chapter}-{name}.yaml" for chapter, name in rows)
+    line = next(x for x in out.splitlines() if x.startswith("07  lost-response-duplicate "))
     assert line.endswith("Without idempotence a retry is just a resend.")
 
 

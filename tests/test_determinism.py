@@ -9,11 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import run
 
 ROOT = Path(__file__).parents[1]
-SCENARIO = ROOT / "scenarios" / "acks-1-lost-on-failover.yaml"
+SCENARIO = bundled.path_of("acks-1-lost-on-failover")
 
 
 def test_same_seed_same_trace() -> None:

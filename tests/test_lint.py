@@ -12,7 +12,7 @@ import pytest
 
 from kafkasim import lint
 from kafkasim.cli import main
-from kafkasim.scenario import yamlsafe
+from kafkasim.scenario import bundled, yamlsafe
 from kafkasim.scenario.load import loads
 
 ROOT = Path(__file__).parents[1]
@@ -48,7 +48,7 @@ def _codes(findings: list[lint.Finding]) -> list[str]:
 
 
 def _bundled(name: str) -> list[lint.Finding]:
-    return lint.lint_file(SCENARIOS / f"{name}.yaml")
+    return lint.lint_file(bundled.path_of(name))
 
 
 def _at(name: str, code: str) -> list[lint.Finding]:
@@ -60,7 +60,7 @@ def test_rules_are_numbered_and_point_at_bundled_lessons() -> None:
     for rule in lint.RULES.values():
         assert rule.summary and rule.why and rule.name == rule.name.lower()
         if rule.see:
-            assert (SCENARIOS / f"{rule.see}.yaml").is_file(), rule
+            assert (bundled.path_of(rule.see)).is_file(), rule
 
 
 def test_a_clean_scenario_has_no_warning() -> None:
@@ -76,7 +76,7 @@ def test_every_bundled_scenario_lints_and_every_warning_is_located(path: Path) -
         text = str(f)
         assert text.startswith(f"{path}:{f.line}:{f.col}: {f.code}: ") and "\n" not in text
         if f.see:
-            assert text.endswith(f"(see scenario {f.see})") and (SCENARIOS / f"{f.see}.yaml").is_file()
+            assert text.endswith(f"(see scenario {f.see})") and (bundled.path_of(f.see)).is_file()
 
 
 # (scenario, code, path of the setting it points at, scenario it names)
@@ -106,7 +106,7 @@ def test_bundled_lessons_get_the_warning_the_primer_predicts(name: str, code: st
     found = _at(name, code)
     assert found, f"{name}: no {code} in {_codes(_bundled(name))}"
     assert found[0].path == path and found[0].see == see
-    data = yamlsafe.load_file(SCENARIOS / f"{name}.yaml")
+    data = yamlsafe.load_file(bundled.path_of(name))
     assert (found[0].line, found[0].col) == tuple(yamlsafe.mark_of(data, _parse(path)))
 
 
@@ -203,7 +203,7 @@ def test_cli_clean_warnings_and_bad_files(tmp_path: Path) -> None:
     clean = tmp_path / "clean.yaml"
     clean.write_text(CLEAN)
     assert _main("lint", str(clean)) == (0, "", "")
-    rc, out, err = _main("lint", str(SCENARIOS / "acks-1-lost-on-failover.yaml"))
+    rc, out, err = _main("lint", str(bundled.path_of("acks-1-lost-on-failover")))
     assert rc == 1 and "warning" in err
     assert re.search(r"acks-1-lost-on-failover\.yaml:22:20: K002: acks=1: .*\(see scenario acks-1-lost-on-failover\)$",
                      out, re.M)
@@ -214,8 +214,8 @@ def test_cli_clean_warnings_and_bad_files(tmp_path: Path) -> None:
 
 
 def test_cli_json(tmp_path: Path) -> None:
-    rc, out, _ = _main("lint", "--json", str(SCENARIOS / "acks-1-lost-on-failover.yaml"),
-                       str(SCENARIOS / "acks-all-no-loss.yaml"))
+    rc, out, _ = _main("lint", "--json", str(bundled.path_of("acks-1-lost-on-failover")),
+                       str(bundled.path_of("acks-all-no-loss")))
     doc = json.loads(out)
     assert rc == 1 and out.count("\n") == 1
     assert doc["warnings"] == sum(len(f["warnings"]) for f in doc["files"])
@@ -226,7 +226,7 @@ def test_cli_json(tmp_path: Path) -> None:
 
 def test_cli_ignore() -> None:
     rc, out, _ = _main("lint", "--ignore", "K001,K003", "--ignore", "k004",
-                       str(SCENARIOS / "min-isr-not-enough-replicas.yaml"))
+                       str(bundled.path_of("min-isr-not-enough-replicas")))
     assert rc == 0 and out == ""
-    rc, _, err = _main("lint", "--ignore", "K099", str(SCENARIOS / "broadcast.yaml"))
+    rc, _, err = _main("lint", "--ignore", "K099", str(bundled.path_of("broadcast")))
     assert rc == 2 and "K099" in err

@@ -2,7 +2,7 @@
 
 Example::
 
-    $ kafkasim run scenarios/acks-1-lost-on-failover.yaml --trace acks1.jsonl
+    $ kafkasim run scenarios/07-acks-1-lost-on-failover.yaml --trace acks1.jsonl
     $ kafkasim plot acks1.jsonl --kind replication -o acks1.png
     wrote acks1.png
 

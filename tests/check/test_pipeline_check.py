@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from kafkasim.check.pipeline import analyse_pipelines
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import RunResult, play, run
 from kafkasim.sim.trace import Trace
@@ -180,7 +181,7 @@ def _variant(mode: str, point: str) -> RunResult:
     """delivery-modes-compared in one mode, its crash armed at ``point``."""
     key = (mode, point)
     if key not in _CACHE:
-        sc = load(ROOT / "scenarios" / "delivery-modes-compared.yaml")
+        sc = load(bundled.path_of("delivery-modes-compared"))
         faults = tuple(dataclasses.replace(f, point=point) if f.point else f for f in sc.faults)
         pipelines = tuple(dataclasses.replace(p, mode=mode) for p in sc.pipelines)
         _CACHE[key] = run(dataclasses.replace(sc, modes=(), expect=(), faults=faults, pipelines=pipelines))
@@ -246,7 +247,7 @@ def test_idempotent_sink_neither_loses_nor_duplicates() -> None:
 
 
 def test_bundled_delivery_modes_matrix() -> None:
-    sc = load(ROOT / "scenarios" / "delivery-modes-compared.yaml")
+    sc = load(bundled.path_of("delivery-modes-compared"))
     doc, runs = play(sc)
     rows = {r["mode"]: r for r in doc["matrix"]}
     assert set(rows) == {"at-most-once", "at-least-once", "exactly-once", "idempotent-sink"}
@@ -269,7 +270,7 @@ def test_bundled_delivery_modes_matrix() -> None:
     ("eos-crash-after-commit", 0, 0),
 ])
 def test_bundled_crash_scenarios(name: str, lost: int, duplicated: int | str) -> None:
-    res = run(load(ROOT / "scenarios" / f"{name}.yaml"))
+    res = run(load(bundled.path_of(name)))
     st = res.result["pipelines"]["enricher"]
     assert st["lost"] == lost and st["unprocessed"] == 0
     assert st["duplicated"] > 0 if duplicated == ">0" else st["duplicated"] == duplicated

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from kafkasim.check.report import build_result
 from kafkasim.cli import main
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import run
 from kafkasim.sim.trace import Trace
@@ -15,7 +16,7 @@ ROOT = Path(__file__).parents[2]
 
 
 def test_json_result_has_the_kept_names(capsys) -> None:
-    code = main(["run", str(ROOT / "scenarios" / "acks-1-lost-on-failover.yaml"), "--json"])
+    code = main(["run", str(bundled.path_of("acks-1-lost-on-failover")), "--json"])
     out = capsys.readouterr().out
     doc = json.loads(out)  # exactly one JSON document
     assert code == 0
@@ -31,7 +32,7 @@ def test_json_result_has_the_kept_names(capsys) -> None:
 
 
 def test_result_from_saved_trace_equals_result_of_run(tmp_path: Path) -> None:
-    sc = load(ROOT / "scenarios" / "lost-response-duplicate.yaml")
+    sc = load(bundled.path_of("lost-response-duplicate"))
     res = run(sc)
     path = tmp_path / "t.jsonl"
     res.trace.save(path)
@@ -40,7 +41,7 @@ def test_result_from_saved_trace_equals_result_of_run(tmp_path: Path) -> None:
 
 
 def test_run_out_dir_writes_files(tmp_path: Path, capsys) -> None:
-    code = main(["run", str(ROOT / "scenarios" / "acks-all-no-loss.yaml"), "--out", str(tmp_path / "o")])
+    code = main(["run", str(bundled.path_of("acks-all-no-loss")), "--out", str(tmp_path / "o")])
     capsys.readouterr()
     assert code == 0
     for name in ("scenario.yaml", "trace.jsonl", "result.json"):

@@ -16,6 +16,7 @@ from matplotlib.text import Annotation, Text
 from kafkasim.check.delivery import analyse
 from kafkasim.plot import style
 from kafkasim.plot.delivery import delivery_figure, outcomes
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import run
 from kafkasim.sim.trace import Trace
@@ -26,7 +27,7 @@ NAMES = ["acks-1-lost-on-failover", "min-isr-not-enough-replicas", "lost-respons
 
 @cache
 def trace_of(name: str) -> Trace:
-    return run(load(str(SCENARIOS / f"{name}.yaml"))).trace
+    return run(load(str(bundled.path_of(name)))).trace
 
 
 def synthetic(n: int) -> Trace:

@@ -13,6 +13,7 @@ from matplotlib.lines import Line2D
 
 from kafkasim.plot import style
 from kafkasim.plot.lag import lag_figure
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load, loads
 from kafkasim.scenario.run import run
 from kafkasim.sim.trace import Trace
@@ -39,7 +40,7 @@ faults:
 def trace_of(name: str) -> Trace:
     if name == "crash-and-close":
         return run(loads(CRASH_AND_CLOSE)).trace
-    return run(load(str(SCENARIOS / f"{name}.yaml"))).trace
+    return run(load(str(bundled.path_of(name)))).trace
 
 
 @cache

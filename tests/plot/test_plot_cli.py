@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from kafkasim.plot import cli
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import run
 from kafkasim.sim.trace import Trace
@@ -23,7 +24,7 @@ MAGIC = {".png": b"\x89PNG", ".svg": b"<?xml", ".pdf": b"%PDF"}
 @pytest.fixture(scope="module")
 def trace_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = tmp_path_factory.mktemp("trace") / "acks1.jsonl"
-    run(load(str(SCENARIOS / "acks-1-lost-on-failover.yaml"))).trace.save(path)
+    run(load(str(bundled.path_of("acks-1-lost-on-failover")))).trace.save(path)
     return path
 
 
@@ -135,8 +136,8 @@ def test_plot_modules_read_traces_only() -> None:
 def group_traces(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     d = tmp_path_factory.mktemp("groups")
     a, b = d / "poll.jsonl", d / "more.jsonl"
-    run(load(str(SCENARIOS / "poll-timeout-eviction.yaml"))).trace.save(a)
-    run(load(str(SCENARIOS / "distribution-more-consumers-than-partitions.yaml"))).trace.save(b)
+    run(load(str(bundled.path_of("poll-timeout-eviction")))).trace.save(a)
+    run(load(str(bundled.path_of("distribution-more-consumers-than-partitions")))).trace.save(b)
     return a, b
 
 

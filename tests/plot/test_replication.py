@@ -14,6 +14,7 @@ from matplotlib.lines import Line2D
 
 from kafkasim.plot import style
 from kafkasim.plot.replication import histories, replication_figure
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import run
 from kafkasim.sim.trace import Trace
@@ -23,7 +24,7 @@ SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 @cache
 def trace_of(name: str) -> Trace:
-    return run(load(str(SCENARIOS / f"{name}.yaml"))).trace
+    return run(load(str(bundled.path_of(name)))).trace
 
 
 @cache

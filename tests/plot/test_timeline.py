@@ -13,6 +13,7 @@ from matplotlib.figure import Figure
 
 from kafkasim.plot import style
 from kafkasim.plot.timeline import compare_timelines, timeline_figure
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load, loads
 from kafkasim.scenario.run import run
 from kafkasim.sim.trace import Trace
@@ -47,7 +48,7 @@ faults:
 def trace_of(name: str) -> Trace:
     if name == "wide":
         return run(loads(WIDE)).trace
-    return run(load(str(SCENARIOS / f"{name}.yaml"))).trace
+    return run(load(str(bundled.path_of(name)))).trace
 
 
 @cache

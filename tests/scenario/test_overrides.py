@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from kafkasim.errors import ScenarioError
-from kafkasim.scenario import overrides, yamlsafe
+from kafkasim.scenario import bundled, overrides, yamlsafe
 from kafkasim.scenario.load import load as load_file
 from kafkasim.scenario.overrides import OverrideError, parse, parse_path
 
 ROOT = Path(__file__).parents[2]
-ACKS1 = ROOT / "scenarios" / "acks-1-lost-on-failover.yaml"
-BROADCAST = ROOT / "scenarios" / "broadcast.yaml"
+ACKS1 = bundled.path_of("acks-1-lost-on-failover")
+BROADCAST = bundled.path_of("broadcast")
 
 
 @pytest.mark.parametrize("text,path", [

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kafkasim.check.report import passed
+from kafkasim.scenario import bundled
 from kafkasim.scenario.load import load
 from kafkasim.scenario.run import play, run
 
@@ -29,7 +30,7 @@ def test_bundled_scenario_expectations_hold(path: Path) -> None:
 
 
 def _result(name: str) -> dict:
-    return run(load(Path(__file__).parents[2] / "scenarios" / f"{name}.yaml")).result
+    return run(load(bundled.path_of(name))).result
 
 
 def test_acks_contrast_same_faults_different_outcome() -> None:

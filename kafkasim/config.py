@@ -82,7 +82,7 @@ _BROKER = (
     _B("log.cleaner.min.cleanable.ratio", type="double", default=0.5, min=0.0, max=1.0, doc="Broker default for min.cleanable.dirty.ratio."),
     _B("log.message.timestamp.type", type="string", default="CreateTime", choices=("CreateTime", "LogAppendTime"), doc="Broker default for message.timestamp.type."),
     _B("message.max.bytes", type="int", default=1_048_588, min=0, doc="Broker default for max.message.bytes: largest record batch (after compression) a partition accepts, 1 MiB + 12 bytes of overhead."),
-    _B("compression.type", type="string", default="producer", choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), modelled=False, doc="Broker default for the topic's compression.type. " + _NOT),
+    _B("compression.type", type="string", default="producer", choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), doc="Broker default for the topic's compression.type: producer keeps each batch's codec, another value makes the broker recompress."),
     _B("auto.create.topics.enable", type="bool", default=True, modelled=False, doc="Create a topic on first metadata request for it. " + _NOT),
     _B("group.initial.rebalance.delay.ms", type="int", default=3_000, min=0, doc="The coordinator waits this long after a new (empty) group's first join so more members can join the first rebalance."),
     _B("group.min.session.timeout.ms", type="int", default=6_000, min=0, doc="Smallest session.timeout.ms a classic group member may ask for; smaller is rejected with INVALID_SESSION_TIMEOUT."),
@@ -117,7 +117,7 @@ _TOPIC = (
     _T("max.compaction.lag.ms", type="long", default=LONG_MAX, min=1, broker_key="log.cleaner.max.compaction.lag.ms", doc="Records older than this become eligible for compaction even if the dirty ratio is low."),
     _T("min.cleanable.dirty.ratio", type="double", default=0.5, min=0.0, max=1.0, broker_key="log.cleaner.min.cleanable.ratio", doc="Compaction runs once this share of the log is uncompacted (dirty)."),
     _T("message.timestamp.type", type="string", default="CreateTime", choices=("CreateTime", "LogAppendTime"), broker_key="log.message.timestamp.type", doc="Whether record timestamps are the producer's create time or the broker's append time."),
-    _T("compression.type", type="string", default="producer", choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), broker_key="compression.type", modelled=False, doc="Codec the broker stores batches with; producer keeps the producer's. " + _NOT),
+    _T("compression.type", type="string", default="producer", choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), broker_key="compression.type", doc="Codec the log stores batches with: producer keeps the producer's, uncompressed stores them plain, any other codec makes the broker recompress (max.message.bytes is checked again after)."),
 )
 
 _PRODUCER = (
@@ -136,7 +136,7 @@ _PRODUCER = (
     _P("max.block.ms", type="long", default=60_000, min=0, modelled=False, doc="How long send() and transaction calls may block on metadata or buffer space. " + _NOT),
     _P("transaction.timeout.ms", type="int", default=60_000, doc="The coordinator aborts a transaction open longer than this; must not exceed the broker's transaction.max.timeout.ms."),
     _P("transactional.id", type="string", default=None, doc="Stable identity of a transactional producer across restarts; implies idempotence and fences older instances."),
-    _P("compression.type", type="string", default="none", choices=("none", "gzip", "snappy", "lz4", "zstd"), modelled=False, doc="Codec for record batches. " + _NOT),
+    _P("compression.type", type="string", default="none", choices=("none", "gzip", "snappy", "lz4", "zstd"), doc="Codec for whole record batches: more records per batch (linger.ms, batch.size) compress better; max.request.size still counts a record uncompressed."),
     _P("client.id", type="string", default="", doc="Name in logs and traces; when empty Kafka uses producer-N (or producer-<transactional.id>)."),
     _P("partitioner.ignore.keys", type="bool", default=False, doc="When true, keyed records are spread like keyless ones instead of by murmur2(key)."),
     _P("partitioner.adaptive.partitioning.enable", type="bool", default=True, modelled=False, doc="Sticky partitioner prefers partitions on faster brokers. " + _NOT),

@@ -21,6 +21,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path as FsPath
 from typing import Any
 
+from kafkasim.clients.compression import BatchCodec, batch_size, stored_size
 from kafkasim.cluster.log import BATCH_OVERHEAD, RECORD_OVERHEAD
 from kafkasim.scenario import bundled, yamlsafe
 from kafkasim.scenario.model import Scenario
@@ -80,7 +81,7 @@ RULES: dict[str, Rule] = {r.code: r for r in (
          "Messages are limited to about 1 MB (max.request.size, max.message.bytes); raising the limit "
          "costs memory and latency. Send large payloads (a PDF) to a storage system and publish a "
          "reference to it."),
-    Rule("K009", "no-dead-letter-topic", "a consumer that can crash, without a dead-letter topic",
+    Rule("K009", "no-dead-letter-topic", "a consumer that can crash or fail records, without a dead-letter topic",
          "consumer-crash-redelivery",
          "Consumers fail: after a crash the records processed since the last commit are processed again, "
          "and a record that always fails blocks its partition. Have a dead-letter topic (monitored), a "
@@ -257,10 +258,19 @@ class _Linter:
             size = pr.workload.value_size
             limit = min(conf["max.request.size"], topic.config["max.message.bytes"])
             wp = (*p, "workload", "value_size")
-            if size + RECORD_OVERHEAD + BATCH_OVERHEAD > limit:
+            # max.request.size counts the record uncompressed, max.message.bytes the batch as stored
+            record = size + RECORD_OVERHEAD + BATCH_OVERHEAD
+            codec = BatchCodec(conf["compression.type"], pr.workload.value_compressibility, uncompressed=record)
+            sent = batch_size(record, codec.codec, codec.compressibility)
+            kept = max(sent, stored_size(sent, codec, topic.config["compression.type"]))
+            if record > conf["max.request.size"] or kept > topic.config["max.message.bytes"]:
                 self.warn("K008", [wp], f"value_size {size} bytes is over the {limit}-byte message limit "
                           "(max.request.size / max.message.bytes): every record fails; store large payloads "
                           "elsewhere and send a reference")
+            elif record > topic.config["max.message.bytes"]:
+                self.warn("K008", [wp], f"value_size {size} bytes fits max.message.bytes only compressed ({kept} "
+                          f"bytes with {codec.codec}): that depends on the data; store large payloads elsewhere "
+                          "and send a reference")
             elif size > NEAR_LIMIT_BYTES:
                 self.warn("K008", [wp], f"value_size {size} bytes is near the 1 MB message limit; keep "
                           "messages small, store large payloads elsewhere and send a reference")
@@ -356,6 +366,19 @@ class _Linter:
 
     def fault_rules(self) -> None:
         consumers = {c.name for c in self.sc.consumers}
+        failing = {p.workload.topic for p in self.sc.producers if p.workload.fail_every}
+        for i, c in enumerate(self.raw("consumers") or []):
+            name = str(c.get("name")) if isinstance(c, dict) else ""
+            spec = next((s for s in self.sc.consumers if re.fullmatch(re.escape(name) + r"(-\d+)?", s.name)), None)
+            if spec is None or not failing & set(spec.topics):
+                continue
+            if spec.on_failure is None or spec.on_failure.dlq is None:
+                how = "retried in place" if spec.on_failure is not None else "not handled"
+                self.warn("K009", [("consumers", i, "on_failure"), ("consumers", i)],
+                          f"records of {', '.join(sorted(failing & set(spec.topics)))} can fail processing and "
+                          f"consumer '{spec.name}' has no dead-letter topic (failures are {how}): a record that "
+                          "keeps failing blocks its partition for good; retry a bounded number of times, then "
+                          "publish it to a dead-letter topic and monitor that", see="poison-retry-in-place")
         if any(DLQ.search(t.name) for t in self.sc.topics):
             return
         crashed: set[str] = set()

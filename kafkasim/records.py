@@ -5,6 +5,8 @@ Kafka: ``TopicPartition``, ``RecordMetadata``, ``ConsumerRecord`` / confluent-ka
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -15,6 +17,45 @@ OFFSET_BEGINNING = -2
 OFFSET_END = -1
 OFFSET_STORED = -1000
 OFFSET_INVALID = -1001
+
+#: confluent-kafka's timestamp types, as ``Message.timestamp()`` returns them (Kafka's
+#: ``TimestampType``; the topic's ``message.timestamp.type`` decides, KIP-32).
+TIMESTAMP_NOT_AVAILABLE = 0
+TIMESTAMP_CREATE_TIME = 1
+TIMESTAMP_LOG_APPEND_TIME = 2
+
+#: The header kafkasim's readers follow a record by (``kafkasim check`` joins pipeline outputs to inputs by it).
+CORRELATION_HEADER = "correlation_id"
+
+
+def timestamp_at(first: int, stamps: Sequence[tuple[int, int]] | None, i: int) -> int:
+    """The CreateTime of record ``i`` of a batch: ``first`` unless a stamp ``(index, ts)``
+    at or before ``i`` changed it. Batches keep only the changes, as Kafka's
+    v2 batch keeps a base timestamp and per-record deltas."""
+    if not stamps:
+        return first
+    j = bisect_right(stamps, i, key=lambda s: s[0]) - 1
+    return stamps[j][1] if j >= 0 else first
+
+
+def min_timestamp(first: int, stamps: Sequence[tuple[int, int]] | None, lo: int, hi: int) -> int:
+    """The smallest CreateTime among records ``lo .. hi-1`` of a batch (the oldest of a chunk)."""
+    ts = timestamp_at(first, stamps, lo)
+    if stamps:
+        for idx, t in stamps:
+            if lo < idx < hi and t < ts:
+                ts = t
+    return ts
+
+
+def header_value(headers: Any, name: str) -> str | None:
+    """The value of the last header called ``name``, as text (Java: ``Headers.lastHeader``);
+    keys may repeat (KIP-82)."""
+    found = None
+    for k, v in (headers.items() if isinstance(headers, dict) else headers or ()):
+        if k == name:
+            found = v.decode("utf-8", "replace") if isinstance(v, bytes) else (None if v is None else str(v))
+    return found
 
 
 class TopicPartition(NamedTuple):
@@ -55,6 +96,7 @@ class Message:
     _error: KafkaError | None = None
     _leader_epoch: int = -1
     rid: str = ""
+    _timestamp_type: int = TIMESTAMP_CREATE_TIME
 
     def topic(self) -> str:
         return self._topic
@@ -72,11 +114,18 @@ class Message:
         return self._value
 
     def timestamp(self) -> tuple[int, int]:
-        """(TIMESTAMP_CREATE_TIME=1, ms) as confluent-kafka returns it."""
-        return (1, self._timestamp)
+        """(type, ms) as confluent-kafka returns it: TIMESTAMP_CREATE_TIME (1), the producer's
+        timestamp, or TIMESTAMP_LOG_APPEND_TIME (2), the leader's append time; (0, -1) if none."""
+        if self._timestamp < 0:
+            return (TIMESTAMP_NOT_AVAILABLE, -1)
+        return (self._timestamp_type, self._timestamp)
 
     def headers(self) -> list | None:
-        return list(self._headers) if self._headers is not None else None
+        """[(key, value bytes)] as confluent-kafka returns them (str values arrive UTF-8 encoded), or None."""
+        if self._headers is None:
+            return None
+        items = self._headers.items() if isinstance(self._headers, dict) else self._headers
+        return [(k, v.encode("utf-8") if isinstance(v, str) else v) for k, v in items]
 
     def error(self) -> KafkaError | None:
         return self._error

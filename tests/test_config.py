@@ -423,7 +423,8 @@ def test_describe():
     text = describe("min.insync.replicas")
     assert "(broker, int)" in text and "(topic, int)" in text and "broker-level default: min.insync.replicas" in text
     assert "valid values: 0, 1, all, -1" in describe("acks")
-    assert "not modelled" in describe("compression.type")
+    assert "not modelled" in describe("max.block.ms")
+    assert "not modelled" not in describe("compression.type")  # modelled since chapter 16
     assert "default: range, cooperative-sticky" in describe("partition.assignment.strategy")
     e = err(describe, "lingr.ms")
     assert "did you mean 'linger.ms'" in str(e)

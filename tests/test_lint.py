@@ -98,6 +98,7 @@ EXPECTED = [
     ("acks-1-lost-on-failover", "K001", "topics[0].name", "broadcast"),
     ("broadcast", "K003", "topics[0]", "unclean-election-enabled"),
     ("auto-commit-async-handoff-loss", "K015", "consumers[0].processing", "auto-commit-async-handoff-loss"),
+    ("poison-retry-in-place", "K009", "consumers[0].on_failure", "poison-retry-in-place"),
 ]
 
 
@@ -125,6 +126,7 @@ ABSENT = [
     ("consumer-graceful-close", "K009"), ("broadcast", "K001"), ("chat-room", "K001"),
     ("consumer-crash-redelivery", "K012"), ("consumer-crash-redelivery", "K013"),
     ("acks-1-lost-on-failover", "K004"), ("acks-0-silent-loss", "K010"), ("consumer-crash-redelivery", "K015"),
+    ("poison-retry-topics-dlq", "K009"),
 ]
 
 

@@ -33,9 +33,15 @@ KNOWN_STATS: dict[str, str] = {
     "isr_changes": "ISR shrinks and expansions",
     "offline_partitions": "partitions without a leader at the end",
     "anomalies": "number of anomalies found",
-    "groups": "per group: groups.<group.id>.<stat> with any of the group stats below",
+    "keys_on_many_partitions": "keys (per topic) whose records are stored in more than one partition",
+    "key_order_violations": ("records stored after a record of the same key that their producer sent later; "
+                             "per group: processed for the first time after such a record"),
+    "groups": ("per group: groups.<group.id>.<stat> with any of the group stats below, or max_end_to_end_ms "
+               "(largest time from a record's timestamp to a poll() returning it) and correlation_ids "
+               "(distinct correlation_id headers returned)"),
     "pipelines": ("per pipeline: pipelines.<name>.<stat>, stat one of records_in, records_out, lost, "
-                  "duplicated, duplicated_uncommitted, unprocessed, sink_duplicates_ignored"),
+                  "duplicated, duplicated_uncommitted, unprocessed, sink_duplicates_ignored, correlated "
+                  "(outputs a reader saw carrying their input's correlation_id header), uncorrelated"),
     "aborted": "records of transactions that were aborted",
     "unseen": "committed records of a topic consumers read that no consumer ever returned (Jepsen: allowed while they lag)",
     "expired": "acknowledged records deleted by retention (below the final log start offset)",
@@ -56,6 +62,28 @@ KNOWN_STATS: dict[str, str] = {
     "out_of_order": "records a member processed below an offset it had already passed on that partition",
     "dead_lettered": "records a group published to its dead-letter topic",
     "idle_members_at_end": "members with no partition in the final assignment",
+    "batches": "record batches producers built and sent (first sends; a retry is not a new batch)",
+    "records_per_batch": "mean records per batch sent (linger.ms and batch.size make it grow)",
+    "bytes_uncompressed": "bytes of the batches sent, before compression (61-byte header + records)",
+    "bytes_sent": "bytes of the batches sent, after the producer's compression.type (on the wire)",
+    "compression_rate": "bytes_sent / bytes_uncompressed (Kafka's compression-rate: lower is better; 1: none)",
+    "bytes_stored": "bytes in the final leader logs, as stored (compressed): what disk and retention.bytes count",
+    "producers": ("per producer: producers.<name>.<stat>, stat one of batches, records_per_batch, "
+                  "bytes_uncompressed, bytes_sent, compression_rate"),
+    "topics": "per topic: topics.<topic>.bytes_stored (its partitions' final leader logs)",
+}
+
+#: The stats of one group / pipeline / producer / topic, for ``groups.<id>.<stat>`` and the like
+#: (the loader refuses any other; tests/check/test_expect.py checks them against real results).
+ENTITY_STATS: dict[str, tuple[str, ...]] = {
+    "groups": ("commit_failures", "correlation_ids", "dead_lettered", "idle_members_at_end", "key_order_violations",
+               "max_end_to_end_ms", "max_lag", "max_partition_idle_ms", "max_rebalance_pause_ms", "members_at_end",
+               "members_paused", "out_of_order", "poll_timeouts", "processed", "processed_twice", "processed_unique",
+               "rebalances", "retried", "session_timeouts", "total_rebalance_pause_ms", "unprocessed"),
+    "pipelines": ("correlated", "duplicated", "duplicated_uncommitted", "lost", "records_in", "records_out",
+                  "sink_duplicates_ignored", "uncorrelated", "unprocessed"),
+    "producers": ("batches", "bytes_sent", "bytes_uncompressed", "compression_rate", "records_per_batch"),
+    "topics": ("bytes_stored",),
 }
 
 _OPS = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
@@ -75,10 +103,14 @@ def lookup(result: dict[str, Any], name: str) -> Any:
     flat["anomalies"] = len(result["anomalies"])
     flat["groups"] = result.get("groups", {})
     flat["pipelines"] = result.get("pipelines", {})
+    flat["producers"] = result.get("producers", {})
+    flat["topics"] = result.get("topics", {})
     parts = name.split(".")
-    if parts[0] in ("groups", "pipelines") and len(parts) > 2:  # groups.<id>.<stat>; ids may contain dots
+    if parts[0] in ("groups", "pipelines", "producers", "topics") and len(parts) > 2:  # groups.<id>.<stat>; ids may contain dots
         gid, stat = ".".join(parts[1:-1]), parts[-1]
-        return flat[parts[0]].get(gid, {}).get(stat, 0)
+        if gid not in flat[parts[0]]:
+            return None  # no such group / pipeline / producer / topic in this run: never a silent 0
+        return flat[parts[0]][gid].get(stat, 0)
     value: Any = flat.get(parts[0], 0)
     for p in parts[1:]:
         value = value.get(p, 0) if isinstance(value, dict) else 0
@@ -92,6 +124,8 @@ def value_of(result: dict[str, Any], expr: str) -> Any:
     total: float = 0
     for sign, term in re.findall(r"(?:^|\s)([-+]?)\s*([A-Za-z_][\w.-]*|\d+(?:\.\d+)?)", expr):
         v = float(term) if term[0].isdigit() else lookup(result, term)
+        if v is None:
+            return None
         total += -v if sign == "-" else v
     return int(total) if float(total).is_integer() else total
 
@@ -101,6 +135,16 @@ def evaluate(expectations: tuple[Expectation, ...], result: dict[str, Any]) -> l
     for e in expectations:
         actual = lookup(result, e.stat)
         target = value_of(result, e.value) if isinstance(e.value, str) else e.value
-        ok = bool(_OPS[e.op](actual, target))
-        out.append({"name": e.stat, "expected": e.text, "actual": actual, "target": target, "ok": ok})
+        ok = actual is not None and target is not None and bool(_OPS[e.op](actual, target))
+        row = {"name": e.stat, "expected": e.text, "actual": actual, "target": target, "ok": ok}
+        missing = [n for n in (e.stat, *(_names(e.value) if isinstance(e.value, str) else ())) if lookup(result, n) is None]
+        if missing:
+            row["problem"] = f"{missing[0]}: no such {missing[0].split('.')[0][:-1]} in this run"
+        out.append(row)
     return out
+
+
+def _names(expr: str) -> list[str]:
+    import re
+
+    return re.findall(r"[A-Za-z_][\w.-]*", expr)

@@ -191,7 +191,9 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
             "members_at_end": len(final_assignment.get(g, {})),
             "idle_members_at_end": sum(1 for parts in final_assignment.get(g, {}).values() if not parts),
         }
-    return {"rebalances": rebalances, "groups": groups}
+    assignments = {g: {m: [f"{t}-{p}" for t, p in parts] for m, parts in sorted(final_assignment.get(g, {}).items())}
+                   for g in names}
+    return {"rebalances": rebalances, "groups": groups, "assignments": assignments}
 
 
 def totals(groups: dict[str, Any]) -> dict[str, int]:

@@ -11,6 +11,9 @@
   group still owned it (cooperative rebalancing must revoke first);
 * zombie-write: a producer told it was fenced still got records into the committed log.
 
+:func:`analyse_keys` counts the per-key rules as stats (keys split over partitions, records
+of a key stored or processed out of send order).
+
 Kafka: Jepsen's kafka checker (jepsen.tests.kafka), KIP-429, KIP-98.
 """
 
@@ -19,7 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from kafkasim.check.delivery import PartitionFinal, _visible_batches, final_logs
+from kafkasim.check.delivery import PartitionFinal, _visible_batches, final_logs, final_of
 from kafkasim.sim.trace import Trace
 
 TP = tuple[str, int]
@@ -165,3 +168,72 @@ def _zombies(trace: Trace, finals: dict[TP, PartitionFinal]) -> list[dict[str, A
                         "count": sum(n for _o, n, _s in bad), "events": [fenced_at[prod][1], bad[0][2]],
                         "explanation": f"{prod} was fenced but later appended records to {t}-{p} that committed"})
     return out
+
+
+def analyse_keys(trace: Trace) -> dict[str, Any]:
+    """Per-key ordering stats from the final logs' keys (``log.final`` ``keys``) and processing.
+
+    Kafka orders records within a partition only; the default partitioner sends every record
+    of a key to ``toPositive(murmur2(key)) % partitions``, so a key's records keep their send
+    order as long as the partition count stays the same and retries cannot reorder batches.
+
+    * ``keys_on_many_partitions``: keys (per topic) with records stored in more than one partition;
+    * ``key_order_violations``: records whose first copy in a final log is stored after a record
+      of the same key that the same producer sent later (re-appended copies are ``duplicates``);
+    * ``groups[g]``: records group ``g`` processed for the first time after it had processed a
+      later-sent record of the same key (repeats after a redelivery are ``processed_twice``).
+
+    Send order is a producer's order within a partition (``rec``), so order is judged per
+    partition; null keys have no key order. Kafka: ``BuiltInPartitioner.partitionForKey``.
+    """
+    key_of: dict[tuple[str, str, int, int], str] = {}
+    partitions_of: dict[tuple[str, str], set[int]] = defaultdict(set)
+    stored = 0
+    for ev in trace.of("log.final"):
+        d = ev.data
+        keys = d.get("keys") or []
+        if not any(k is not None for k in keys):
+            continue
+        by_base = {b[0]: k for b, k in zip(d["batches"], keys, strict=False) if k is not None}
+        high: dict[tuple[str, str], int] = {}
+        seen: set[tuple[str, int]] = set()
+        for off, n, prod, rec, state in _visible_batches(final_of(d)):
+            ks = by_base.get(off)
+            if not prod or ks is None:
+                continue
+            for i in range(n):
+                k = ks[i]
+                if k is None:
+                    continue
+                key_of[(prod, d["topic"], d["partition"], rec + i)] = k
+                if state != "visible" or (prod, rec + i) in seen:
+                    continue
+                seen.add((prod, rec + i))
+                partitions_of[(d["topic"], k)].add(d["partition"])
+                if rec + i < high.get((prod, k), -1):
+                    stored += 1
+                else:
+                    high[(prod, k)] = rec + i
+    processed: dict[str, int] = {}
+    if key_of:
+        done: set[tuple[str, str, str, int, int]] = set()
+        top: dict[tuple[str, str, str, int, str], int] = {}
+        for ev in trace.of("app.processed"):
+            d = ev.data
+            g = d.get("group")
+            if not g:
+                continue
+            processed.setdefault(g, 0)
+            prod, t, p = d["producer"], d["topic"], d["partition"]
+            for r in range(d["rec"], d["rec"] + d["count"]):
+                k = key_of.get((prod, t, p, r))
+                if k is None or (g, prod, t, p, r) in done:
+                    continue
+                done.add((g, prod, t, p, r))
+                hk = (g, prod, t, p, k)
+                if r < top.get(hk, -1):
+                    processed[g] += 1
+                else:
+                    top[hk] = r
+    return {"keys_on_many_partitions": sum(1 for ps in partitions_of.values() if len(ps) > 1),
+            "key_order_violations": stored, "groups": processed}

@@ -8,13 +8,16 @@ lost_acknowledged, duplicates, consumed}``, ``anomalies`` (objects with a ``kind
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from kafkasim._version import __version__
+from kafkasim.check.batches import analyse_batches
 from kafkasim.check.delivery import analyse
 from kafkasim.check.expect import evaluate
 from kafkasim.check.groups import analyse_groups, totals
-from kafkasim.check.ordering import analyse_ordering
+from kafkasim.check.metadata import analyse_metadata, merge_metadata
+from kafkasim.check.ordering import analyse_keys, analyse_ordering
 from kafkasim.check.pipeline import analyse_pipelines
 from kafkasim.sim.trace import SCHEMA_VERSION, Trace
 
@@ -25,7 +28,15 @@ def build_result(trace: Trace, expectations: tuple = (), scenario: Any = None) -
     rep = analyse(trace)
     grp = analyse_groups(trace)
     pipes = analyse_pipelines(trace)
+    merge_metadata(analyse_metadata(trace), grp["groups"], pipes)
     rep.anomalies.extend(analyse_ordering(trace))
+    keyed = analyse_keys(trace)
+    rep.stats["keys_on_many_partitions"] = keyed["keys_on_many_partitions"]
+    rep.stats["key_order_violations"] = keyed["key_order_violations"]
+    for g, st in grp["groups"].items():
+        st["key_order_violations"] = keyed["groups"].get(g, 0)
+    batching = analyse_batches(trace)
+    rep.stats.update(batching["totals"])  # batches, records_per_batch, bytes_*, compression_rate
     if rep.anomalies:
         rep.valid = False
     end = trace.events[-1].t if trace.events else 0
@@ -42,7 +53,10 @@ def build_result(trace: Trace, expectations: tuple = (), scenario: Any = None) -
         "stats": {"delivery": rep.stats, "cluster": rep.cluster, "groups": totals(grp["groups"])},
         "groups": grp["groups"],
         "rebalances": grp["rebalances"],
+        "assignments": grp["assignments"],
         "pipelines": pipes,
+        "producers": batching["producers"],
+        "topics": batching["topics"],
         "anomalies": rep.anomalies,
         "expectations": [],
     }
@@ -97,7 +111,7 @@ def render_matrix(doc: dict[str, Any]) -> str:
         lines.append("")
         lines.append("expectations")
         for e in doc["expectations"]:
-            lines.append(f"  {'ok  ' if e['ok'] else 'FAIL'} {e['name']} {e['expected']}  (actual {e['actual']})")
+            lines.append(f"  {'ok  ' if e['ok'] else 'FAIL'} {e['name']} {e['expected']}  ({_actual(e)})")
     return "\n".join(lines)
 
 
@@ -106,6 +120,18 @@ def passed(result: dict[str, Any]) -> bool:
     if result["expectations"]:
         return all(e["ok"] for e in result["expectations"])
     return result["valid"] is not False
+
+
+_UUID = re.compile(r"-[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b")
+
+
+def _actual(e: dict[str, Any]) -> str:
+    return e["problem"] if e.get("problem") else f"actual {e['actual']}"
+
+
+def member_name(member_id: str) -> str:
+    """A member id without the coordinator's UUID suffix (KIP-394: ``client.id-UUID``)."""
+    return _UUID.sub("", member_id)
 
 
 def render(result: dict[str, Any]) -> str:
@@ -126,11 +152,11 @@ def render(result: dict[str, Any]) -> str:
         ("consumed", d["consumed"], f"{d['consumed_unique']} distinct"),
     ]
     for extra in ("unconfirmed", "unavailable", "in_flight", "failed_present", "offsets_reused", "lost_consumed",
-                  "expired", "aborted"):
-        if d[extra]:
+                  "expired", "aborted", "keys_on_many_partitions", "key_order_violations"):
+        if d.get(extra):
             rows.append((extra, d[extra], ""))
     for name, value, note in rows:
-        lines.append(f"  {name:<18} {value:>9}  {note}".rstrip())
+        lines.append(f"  {name:<18} {value:>{max(1, 27 - max(18, len(name)))}}  {note}".rstrip())  # values right-aligned
     if d["errors"]:
         lines.append("  attempt errors     " + ", ".join(f"{k} x{v}" for k, v in d["errors"].items()))
     lines.append("")
@@ -150,12 +176,19 @@ def render(result: dict[str, Any]) -> str:
             lines.append(f"  {g}: {st['rebalances']} rebalance(s), max pause {st['max_rebalance_pause_ms']} ms, "
                          f"max idle partition {st['max_partition_idle_ms']} ms; processed {st['processed']} "
                          f"({st['processed_twice']} twice, {st['unprocessed']} never); commit failures "
-                         f"{st['commit_failures']}, max lag {st['max_lag']}")
+                         f"{st['commit_failures']}, max lag {st['max_lag']}"
+                         + (f", {st['key_order_violations']} out of key order" if st.get("key_order_violations")
+                            else ""))
+            owners = result.get("assignments", {}).get(g, {})
+            if owners:
+                shown = [f"{member_name(m)} {' '.join(ps) if ps else '(idle)'}" for m, ps in list(owners.items())[:8]]
+                more = f" | ... {len(owners) - 8} more" if len(owners) > 8 else ""
+                lines.append(f"    final assignment: {' | '.join(shown)}{more}")
         for r in result["rebalances"][:12]:
             end = f"{r['end_ms'] / 1000:.3f}s" if r["end_ms"] is not None else "unfinished"
             paused = {m: v["pause_ms"] for m, v in r["members"].items() if v["pause_ms"]}
             lines.append(f"    {r['group']} gen {r['generation']} {r['protocol'] or ''} {r['start_ms'] / 1000:.3f}s"
-                         f"-{end}: {r['trigger']}" + (f"; paused {paused}" if paused else ""))
+                         f"-{end}: {_UUID.sub('', r['trigger'])}" + (f"; paused {paused}" if paused else ""))
     if result.get("pipelines"):
         lines.append("")
         lines.append("pipelines (as a read_committed reader of the output sees them)")
@@ -163,6 +196,19 @@ def render(result: dict[str, Any]) -> str:
             lines.append(f"  {name}: in {st['records_in']}, out {st['records_out']}, lost {st['lost']}, "
                          f"duplicated {st['duplicated']} (read_uncommitted: {st['duplicated_uncommitted']}), "
                          f"not reached {st['unprocessed']}")
+    producers = result.get("producers", {})
+    if any(st["compression_rate"] < 1 for st in producers.values()):  # some producer compressed
+        lines.append("")
+        lines.append("batches (first sends; bytes before -> after the producer's compression.type)")
+        width = max(len(n) for n in producers)
+        for name, st in producers.items():
+            lines.append(f"  {name:<{width}} {st['batches']:>6} batches x {st['records_per_batch']:>7.2f} records  "
+                         f"{st['bytes_uncompressed']:>9} -> {st['bytes_sent']:>9} B  "
+                         f"compression rate {st['compression_rate']:.3f}")
+        lines.append("  stored in the final leader logs (compressed as the topic keeps them):")
+        topics = result.get("topics", {})
+        for t, st in topics.items():
+            lines.append(f"    {t:<{max(len(n) for n in topics)}} {st['bytes_stored']:>9} B")
     if result["anomalies"]:
         lines.append("")
         lines.append("anomalies")
@@ -174,7 +220,7 @@ def render(result: dict[str, Any]) -> str:
         lines.append("expectations")
         for e in result["expectations"]:
             mark = "ok  " if e["ok"] else "FAIL"
-            lines.append(f"  {mark} {e['name']} {e['expected']}  (actual {e['actual']})")
+            lines.append(f"  {mark} {e['name']} {e['expected']}  ({_actual(e)})")
     lines.append("")
     verdict = {True: "valid", False: "anomalies found", "unknown": "unknown (records in flight or unavailable)"}
     lines.append(f"verdict: {verdict[result['valid']]}; "

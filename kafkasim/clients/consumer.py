@@ -23,7 +23,14 @@ from kafkasim.clients.metadata import ClientMetadata
 from kafkasim.cluster.log import CONTROL_ABORT
 from kafkasim.cluster.protocol import FetchPartition, FetchPartitionData, FetchRequest
 from kafkasim.errors import KafkaError, KafkaException
-from kafkasim.records import OFFSET_BEGINNING, OFFSET_END, Message, TopicPartition
+from kafkasim.records import (
+    CORRELATION_HEADER,
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    Message,
+    TopicPartition,
+    header_value,
+)
 
 if TYPE_CHECKING:
     import simpy
@@ -53,10 +60,19 @@ class Chunk:
                 self.tp.topic, self.tp.partition, b.base_offset + i,
                 b.keys[i] if b.keys is not None else None,
                 b.values[i] if b.values is not None else None,
-                b.timestamp, b.headers[i] if b.headers is not None else None, None, b.leader_epoch,
-                rid=f"{b.origin}:{self.tp}:{b.rec + i}",
+                b.record_timestamp(i), b.headers[i] if b.headers is not None else None, None, b.leader_epoch,
+                rid=f"{b.origin}:{self.tp}:{b.rec + i}", _timestamp_type=b.timestamp_type,
             ))
         return out
+
+    def correlation_ids(self) -> list[str | None] | None:
+        """The records' ``correlation_id`` header values, or None when none of them has one."""
+        b = self.batch
+        if b is None or b.headers is None:
+            return None
+        i0 = self.offset - b.base_offset
+        ids = [header_value(b.headers[i], CORRELATION_HEADER) for i in range(i0, i0 + self.count)]
+        return ids if any(x is not None for x in ids) else None
 
 
 def next_offsets(chunks: list[Chunk]) -> list[tuple[TopicPartition, int]]:
@@ -392,9 +408,16 @@ class Consumer:
             left -= c.count
             out.append(c)
             b = c.batch
+            i0 = c.offset - b.base_offset
+            extra = {}
+            if b.headers is not None:
+                ids = c.correlation_ids()
+                if ids is not None:
+                    extra["correlation_ids"] = ids  # only for records that carry one: the trace stays lean
             self.world.emit("consume", self.name, consumer=self.name, group=self.group_id, topic=c.tp.topic,
                             partition=c.tp.partition, offset=c.offset, count=c.count, producer=b.origin,
-                            rec=b.rec + (c.offset - b.base_offset), isolation=self.conf["isolation.level"])
+                            rec=b.rec + i0, isolation=self.conf["isolation.level"],
+                            timestamp=b.oldest_timestamp(i0, i0 + c.count), **extra)
         if out or skipped:
             self._send_fetches()
         return out

@@ -22,13 +22,25 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from kafkasim.clients.compression import (
+    DEFAULT_COMPRESSIBILITY,
+    BatchCodec,
+    RatioEstimator,
+    batch_size,
+)
 from kafkasim.clients.metadata import ClientMetadata
 from kafkasim.clients.partitioner import StickyPartitioner, partition_for_key
 from kafkasim.clients.transactions import TransactionManager
 from kafkasim.cluster.log import BATCH_OVERHEAD, RECORD_OVERHEAD
 from kafkasim.cluster.protocol import PartitionProduceResponse, ProducerBatch, ProduceRequest
 from kafkasim.errors import KafkaError, KafkaException
-from kafkasim.records import Message, TopicPartition
+from kafkasim.records import (
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+    Message,
+    TopicPartition,
+    timestamp_at,
+)
 
 if TYPE_CHECKING:
     import simpy
@@ -93,6 +105,10 @@ class Producer:
         self.delivery_timeout: int = conf["delivery.timeout.ms"]
         self.retries: int = conf["retries"]
         self.max_request_size: int = conf["max.request.size"]
+        self.codec: str = conf["compression.type"]
+        #: how compressible this application's values are (kafkasim: workload.value_compressibility)
+        self.value_compressibility: float = DEFAULT_COMPRESSIBILITY
+        self._ratios = RatioEstimator()  # Kafka: CompressionRatioEstimator, per topic
         self.sticky = StickyPartitioner(self._rng, self.batch_size)
         self.metadata = ClientMetadata(cluster, self.name, conf["retry.backoff.ms"], self.request_timeout,
                                        self._wakeup)
@@ -127,7 +143,11 @@ class Producer:
     def produce(self, topic: str, value: Any = None, key: Any = None, partition: int = -1,
                 on_delivery: Callable[[KafkaError | None, Message], None] | None = None,
                 timestamp: int = 0, headers: Any = None, *, size: int | None = None) -> None:
-        """Queue one record. ``size`` models the value's size in bytes when ``value`` is None."""
+        """Queue one record. ``size`` models the value's size in bytes when ``value`` is None.
+
+        ``timestamp`` (ms; 0: now, the time of this call) is the record's CreateTime; ``headers``
+        (a list of (key, value) pairs or a dict, KIP-82) travel with it and count in its size.
+        """
         if self.closed:
             raise KafkaException(E._STATE, f"producer {self.name} is closed")
         if self.txn is not None and self.txn.state != "IN_TRANSACTION":
@@ -139,7 +159,8 @@ class Producer:
         rsize = record_size(key, value, headers, size)
         self._outstanding += 1
         if rsize + BATCH_OVERHEAD > self.max_request_size:
-            # Kafka: KafkaProducer.ensureValidRecordSize -> RecordTooLargeException, never sent
+            # Kafka: KafkaProducer.ensureValidRecordSize -> RecordTooLargeException, never sent; the size
+            # is the uncompressed one whatever compression.type (AbstractRecords.estimateSizeInBytesUpperBound)
             tp = TopicPartition(topic, max(partition, 0))
             rec = self._next_rec(tp)
             self._fail_records(tp, rec, 1, E.RECORD_TOO_LARGE, [on_delivery], [key], [value])
@@ -149,10 +170,10 @@ class Producer:
         count = self.metadata.partition_counts.get(topic)
         if count is None:
             self._waiting_metadata.append((topic, value, key, partition, on_delivery, headers, rsize,
-                                           self.world.now))
+                                           self.world.now, timestamp))
             self.metadata.refresh()
             return
-        self._append(topic, count, value, key, partition, on_delivery, headers, rsize, self.world.now)
+        self._append(topic, count, value, key, partition, on_delivery, headers, rsize, self.world.now, timestamp)
 
     def poll(self, timeout: float | None = None) -> simpy.Event:
         """Serve delivery callbacks (already served in kafkasim); an event after ``timeout`` s."""
@@ -190,12 +211,14 @@ class Producer:
         return rec
 
     def _append(self, topic: str, count: int, value: Any, key: Any, partition: int,
-                on_delivery: Any, headers: Any, rsize: int, created: int) -> None:
+                on_delivery: Any, headers: Any, rsize: int, created: int, timestamp: int = 0) -> None:
         if partition < 0:
             if key is not None and not self.conf["partitioner.ignore.keys"]:
                 partition = partition_for_key(key if isinstance(key, (str, bytes)) else str(key), count)
             else:
-                partition = self.sticky.partition(topic, count, rsize)
+                # the sticky partitioner counts the batch's estimated (compressed) growth
+                grow = rsize if self.codec == "none" else int(rsize * self._ratios.estimate(topic) * 1.05)
+                partition = self.sticky.partition(topic, count, grow)
         elif partition >= count:
             tp = TopicPartition(topic, partition)
             self._fail_records(tp, self._next_rec(tp), 1, E.UNKNOWN_TOPIC_OR_PARTITION, [on_delivery],
@@ -205,6 +228,7 @@ class Producer:
         b = self._open_batch(tp, rsize, created)
         self._rec_next[tp] = b.rec + b.count + 1
         n = b.count
+        _stamp(b, n, timestamp if timestamp > 0 else created)  # librdkafka: 0 means the time of produce()
         b.count = n + 1
         b.size += rsize
         b.keys.append(key)
@@ -215,8 +239,8 @@ class Producer:
                 lst.append(item)
             elif item is not None:
                 setattr(b, attr, [None] * n + [item])
-        if b.size >= self.batch_size:
-            b.closed = True
+        if (b.size if b.compression is None else b.compression.estimated_size(b.size)) >= self.batch_size:
+            b.closed = True  # Kafka: MemoryRecordsBuilder.isFull, on the estimated compressed size
             self._schedule(self.world.now)
 
     def _open_batch(self, tp: TopicPartition, rsize: int, created: int) -> ProducerBatch:
@@ -225,11 +249,15 @@ class Producer:
         if q is None:
             q = self._queues[tp] = deque()
         b = q[-1] if q else None
-        if b is None or b.closed or b.attempts or (b.count and b.size + rsize > self.batch_size):
+        # Kafka: MemoryRecordsBuilder.hasRoomFor: estimated (compressed) size so far + the record uncompressed
+        if b is None or b.closed or b.attempts or (b.count and (b.size if b.compression is None else b.compression
+                                                                .estimated_size(b.size)) + rsize > self.batch_size):
             if b is not None and not b.closed:
                 b.closed = True  # Kafka: a batch that cannot take the next record is full: send it now
                 self._schedule(self.world.now)
             b = ProducerBatch(tp, self.origin, self._rec_next.get(tp, 0), created, size=BATCH_OVERHEAD, keys=[])
+            if self.codec != "none" or self.value_compressibility != DEFAULT_COMPRESSIBILITY:
+                b.compression = BatchCodec(self.codec, self.value_compressibility, self._ratios.estimate(tp.topic))
             q.append(b)
             self._schedule(created + self.linger)
         return b
@@ -242,7 +270,8 @@ class Producer:
         """
         npart = self.metadata.partition_counts.get(topic)
         too_big = RECORD_OVERHEAD + size + BATCH_OVERHEAD + 64 > self.max_request_size  # keys add a little
-        if npart is None or self.closed or self.conf["partitioner.ignore.keys"] or too_big or self.txn is not None:
+        if (npart is None or self.closed or self.conf["partitioner.ignore.keys"] or too_big or self.txn is not None
+                or self.codec != "none"):  # compressed batches fill by their estimated size: the general path
             for i in range(count):
                 self.produce(topic, key=keys[i] if keys is not None else None, size=size)
             return
@@ -275,6 +304,9 @@ class Producer:
         b = q[-1] if q else None
         if b is None or b.closed or b.attempts or b.values is not None or (b.size + rsize > self.batch_size):
             b = self._open_batch(tp, rsize, now)
+        st = b.stamps
+        if (st[-1][1] if st else b.created) != now:
+            _stamp(b, b.count, now)
         b.keys.append(key)
         b.count += 1
         b.size += rsize
@@ -295,12 +327,12 @@ class Producer:
     def _wakeup(self) -> None:
         if self._waiting_metadata:
             waiting, self._waiting_metadata = self._waiting_metadata, []
-            for topic, value, key, partition, cb, headers, rsize, created in waiting:
+            for topic, value, key, partition, cb, headers, rsize, created, ts in waiting:
                 count = self.metadata.partition_counts.get(topic)
                 if count is None:
-                    self._waiting_metadata.append((topic, value, key, partition, cb, headers, rsize, created))
+                    self._waiting_metadata.append((topic, value, key, partition, cb, headers, rsize, created, ts))
                 else:
-                    self._append(topic, count, value, key, partition, cb, headers, rsize, created)
+                    self._append(topic, count, value, key, partition, cb, headers, rsize, created, ts)
         self._schedule(self.world.now)
 
     def _run_sender(self, at: int, inc: int) -> None:
@@ -352,6 +384,8 @@ class Producer:
                     continue
             q.popleft()
             b.closed = True
+            if b.compression is not None and not b.compression.uncompressed:
+                self._build(b)
             if self.idempotent and b.base_sequence < 0:
                 b.producer_id, b.producer_epoch = self.producer_id, self.producer_epoch
                 b.transactional = self.txn is not None
@@ -367,6 +401,17 @@ class Producer:
         if next_at is not None:
             self._schedule(next_at)
 
+    def _build(self, b: ProducerBatch) -> None:
+        """Drained for the first time: compress the batch and learn its ratio (Kafka: ``ProducerBatch.close``
+        builds the records and updates ``CompressionRatioEstimator``); a retry resends the same bytes."""
+        c = b.compression
+        c.uncompressed = b.size
+        if c.codec != "none":
+            b.size = batch_size(b.size, c.codec, c.compressibility)
+            raw = c.uncompressed - BATCH_OVERHEAD
+            if raw > 0:
+                self._ratios.update(b.tp.topic, (b.size - BATCH_OVERHEAD) / raw)
+
     def _send(self, leader: int, batches: dict[TopicPartition, ProducerBatch]) -> None:
         broker = self.cluster.brokers[leader]
         req = ProduceRequest(self.name, self.acks, self.request_timeout, batches)
@@ -375,9 +420,17 @@ class Producer:
             b.attempts += 1
             b.inflight = True
             self._inflight_batches.setdefault(tp, []).append(b)
-            self.world.emit("produce.send", self.name, producer=self.origin, topic=tp.topic,
-                            partition=tp.partition, rec=b.rec, count=b.count, attempt=b.attempts,
-                            broker=leader, producer_id=b.producer_id, base_sequence=b.base_sequence)
+            c = b.compression
+            if c is None or c.codec == "none":
+                self.world.emit("produce.send", self.name, producer=self.origin, topic=tp.topic,
+                                partition=tp.partition, rec=b.rec, count=b.count, attempt=b.attempts,
+                                broker=leader, producer_id=b.producer_id, base_sequence=b.base_sequence,
+                                bytes=b.size)
+            else:  # compressed: its size before compression too
+                self.world.emit("produce.send", self.name, producer=self.origin, topic=tp.topic,
+                                partition=tp.partition, rec=b.rec, count=b.count, attempt=b.attempts,
+                                broker=leader, producer_id=b.producer_id, base_sequence=b.base_sequence,
+                                bytes=b.size, uncompressed=c.uncompressed)
         inc = self._inc
         if self.acks == "0":
             if self.world.net.send(self.name, broker.name, broker.handle_produce, req, None):
@@ -455,7 +508,7 @@ class Producer:
             r = results[tp]
             self._release(tp, b)
             if r.error is E.NONE:
-                self._complete(tp, b, r.base_offset, now)
+                self._complete(tp, b, r.base_offset, now, r.log_append_time)
                 continue
             err = r.error
             if err in (E.NOT_LEADER_OR_FOLLOWER, E.NETWORK_EXCEPTION, E.REQUEST_TIMED_OUT,
@@ -511,6 +564,12 @@ class Producer:
         """MESSAGE_TOO_LARGE on a multi-record batch: split it in two and retry (Kafka splits by size)."""
         half = b.count // 2
         parts = []
+        c = b.compression
+        size = b.size
+        if c is not None and c.uncompressed:
+            size = c.uncompressed  # the parts are rebuilt (and recompressed) from the records
+            if c.codec != "none":  # Kafka: RecordAccumulator.splitAndReenqueue resets the estimate to max(1.0, its ratio)
+                self._ratios.reset(tp.topic, (b.size - BATCH_OVERHEAD) / max(1, size - BATCH_OVERHEAD))
         for lo, hi in ((0, half), (half, b.count)):
             def part(lst: list | None, lo: int = lo, hi: int = hi) -> list | None:
                 return lst[lo:hi] if lst is not None else None
@@ -520,8 +579,10 @@ class Producer:
                                callbacks=part(b.callbacks), producer_id=b.producer_id,
                                producer_epoch=b.producer_epoch,
                                base_sequence=b.base_sequence + lo if b.base_sequence >= 0 else -1,
-                               closed=True)
-            nb.size = BATCH_OVERHEAD + int((b.size - BATCH_OVERHEAD) * (hi - lo) / b.count)
+                               closed=True, stamps=_split_stamps(b, lo, hi))
+            nb.size = BATCH_OVERHEAD + int((size - BATCH_OVERHEAD) * (hi - lo) / b.count)
+            if c is not None:
+                nb.compression = BatchCodec(c.codec, c.compressibility, self._ratios.estimate(tp.topic))
             parts.append(nb)
         q = self._queues.setdefault(tp, deque())
         q.appendleft(parts[1])
@@ -534,14 +595,15 @@ class Producer:
             self._fail_batch(tp, b, E._MSG_TIMED_OUT)
 
     # -- outcomes -----------------------------------------------------------------------------------
-    def _complete(self, tp: TopicPartition, b: ProducerBatch, base_offset: int, now: int) -> None:
+    def _complete(self, tp: TopicPartition, b: ProducerBatch, base_offset: int, now: int,
+                  log_append_time: int = -1) -> None:
         if b.done:
             return
         b.done = True
         self.world.emit("produce.ack", self.name, producer=self.origin, topic=tp.topic, partition=tp.partition,
                         rec=b.rec, count=b.count, offset=base_offset, acks=self.acks, attempt=b.attempts,
                         transactional=self.txn is not None)
-        self._report(tp, b, None, base_offset)
+        self._report(tp, b, None, base_offset, log_append_time)
 
     def _fail_batch(self, tp: TopicPartition, b: ProducerBatch, error: KafkaError) -> None:
         if b.done:
@@ -554,17 +616,22 @@ class Producer:
                 self.txn.abortable = error  # the transaction can only be aborted now
         elif self.idempotent and b.base_sequence >= 0:
             self._bump_epoch = True  # its sequence is now a hole: start a new epoch (KIP-360)
-        self._fail_records(tp, b.rec, b.count, error, b.callbacks, b.keys, b.values, b.headers)
+        self._fail_records(tp, b.rec, b.count, error, b.callbacks, b.keys, b.values, b.headers, b)
 
     def _fail_records(self, tp: TopicPartition, rec: int, count: int, error: KafkaError,
-                      callbacks: Any, keys: Any, values: Any, headers: Any = None) -> None:
+                      callbacks: Any, keys: Any, values: Any, headers: Any = None,
+                      batch: ProducerBatch | None = None) -> None:
         self.world.emit("produce.fail", self.name, producer=self.origin, topic=tp.topic, partition=tp.partition,
                         rec=rec, count=count, error=error.name)
-        fake = ProducerBatch(tp, self.origin, rec, self.world.now, count=count, keys=keys, values=values,
-                             headers=headers, callbacks=callbacks)
+        fake = ProducerBatch(tp, self.origin, rec, batch.created if batch else self.world.now, count=count, keys=keys,
+                             values=values, headers=headers, callbacks=callbacks,
+                             stamps=batch.stamps if batch else None)
         self._report(tp, fake, error, -1)
 
-    def _report(self, tp: TopicPartition, b: ProducerBatch, error: KafkaError | None, base: int) -> None:
+    def _report(self, tp: TopicPartition, b: ProducerBatch, error: KafkaError | None, base: int,
+                log_append_time: int = -1) -> None:
+        """Delivery reports; a record's timestamp is its CreateTime, or the broker's append time
+        for a LogAppendTime topic (RecordMetadata.timestamp / librdkafka's delivery report)."""
         self._outstanding -= b.count
         cbs = b.callbacks
         if cbs and any(cbs):
@@ -572,8 +639,11 @@ class Producer:
                 if cb is not None:
                     msg = Message(tp.topic, tp.partition, base + i if base >= 0 else -1,
                                   b.keys[i] if b.keys else None, b.values[i] if b.values else None,
-                                  self.world.now, b.headers[i] if b.headers else None, error,
-                                  rid=f"{self.origin}:{tp}:{b.rec + i}")
+                                  log_append_time if log_append_time >= 0 else timestamp_at(b.created, b.stamps, i),
+                                  b.headers[i] if b.headers else None, error,
+                                  rid=f"{self.origin}:{tp}:{b.rec + i}",
+                                  _timestamp_type=TIMESTAMP_LOG_APPEND_TIME if log_append_time >= 0
+                                  else TIMESTAMP_CREATE_TIME)
                     cb(error, msg)
         if self._outstanding == 0 and self._flush_waiters:
             waiters, self._flush_waiters = self._flush_waiters, []
@@ -650,7 +720,7 @@ class Producer:
     def _fail_batch_quiet(self, tp: TopicPartition, b: ProducerBatch) -> None:
         if not b.done:
             b.done = True
-            self._fail_records(tp, b.rec, b.count, E._PURGE_QUEUE, b.callbacks, b.keys, b.values, b.headers)
+            self._fail_records(tp, b.rec, b.count, E._PURGE_QUEUE, b.callbacks, b.keys, b.values, b.headers, b)
 
     def _bump_idempotent_epoch(self) -> bool:
         """Bump the epoch and restart every partition's sequence at 0, once nothing is in flight.
@@ -677,6 +747,24 @@ class Producer:
         self.producer_id, self.producer_epoch = pid, epoch
         self.world.emit("producer.init", self.name, producer=self.name, producer_id=pid, producer_epoch=epoch)
         self._schedule(self.world.now)
+
+
+def _stamp(b: ProducerBatch, n: int, ts: int) -> None:
+    """Record ``n`` of ``b`` has CreateTime ``ts``: noted only where it differs from record n-1's."""
+    st = b.stamps
+    if ts != (st[-1][1] if st else b.created):
+        if st is None:
+            b.stamps = [(n, ts)]
+        else:
+            st.append((n, ts))
+
+
+def _split_stamps(b: ProducerBatch, lo: int, hi: int) -> list | None:
+    """The stamps of records ``lo .. hi-1`` of ``b`` as a batch of their own (same ``created``)."""
+    first = timestamp_at(b.created, b.stamps, lo)
+    out = [(0, first)] if first != b.created else []
+    out += [(i - lo, t) for i, t in b.stamps or () if lo < i < hi]
+    return out or None
 
 
 def _min(a: int | None, b: int) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from kafkasim.clients.compression import stored_size
 from kafkasim.cluster.log import BATCH_OVERHEAD, PartitionLog, RecordBatch
 from kafkasim.cluster.partition import DelayedProduce, Partition
 from kafkasim.cluster.protocol import (
@@ -28,7 +29,7 @@ from kafkasim.cluster.protocol import (
     TopicRecord,
 )
 from kafkasim.errors import KafkaError
-from kafkasim.records import TopicPartition
+from kafkasim.records import TIMESTAMP_CREATE_TIME, TIMESTAMP_LOG_APPEND_TIME, TopicPartition
 
 if TYPE_CHECKING:
     from kafkasim.cluster.cluster import Cluster
@@ -149,11 +150,11 @@ class Broker:
         if self.id not in rec.replicas:
             return
         log = self.logs.get(tp)
+        tconf = self.topics[tp.topic].config
         if log is None:
-            log = self.logs[tp] = PartitionLog()
+            log = self.logs[tp] = PartitionLog(tconf["segment.bytes"], tconf["segment.ms"])
         p = self.parts.get(tp)
         if p is None:
-            tconf = self.topics[tp.topic].config
             p = self.parts[tp] = Partition(
                 tp, log, self.id, min_isr=tconf["min.insync.replicas"],
                 strict_min_isr=self.cluster.switches["strict_min_isr"],
@@ -231,6 +232,14 @@ class Broker:
         isr_size = len(p.isr)
         if req.acks == "all" and isr_size < p.effective_min_isr:
             return PartitionProduceResponse(E.NOT_ENOUGH_REPLICAS)
+        size = pb.size  # checked above as received, compressed (UnifiedLog.analyzeAndValidateRecords)
+        codec = tconf.get("compression.type", "producer")
+        if pb.compression is not None or codec not in ("producer", "uncompressed"):
+            # LogValidator recompresses when the topic's codec differs from the batch's; UnifiedLog.append
+            # checks max.message.bytes again on the result
+            size = stored_size(size, pb.compression, codec)
+            if size > tconf["max.message.bytes"]:
+                return PartitionProduceResponse(E.MESSAGE_TOO_LARGE)
         log = p.log
         if pb.control or (pb.producer_id >= 0 and pb.base_sequence < 0):
             # markers and the coordinator's transactional offset commits carry no sequence: epoch check only
@@ -245,14 +254,21 @@ class Broker:
             if err is not E.NONE:
                 return PartitionProduceResponse(err)
         base = log.leo
+        if tconf.get("message.timestamp.type") == "LogAppendTime":
+            # KIP-32: the leader stamps the batch with its append time; the producer's timestamps are ignored
+            ts_type, first, stamps, max_ts = TIMESTAMP_LOG_APPEND_TIME, -1, None, now
+        else:  # CreateTime: the producer's timestamps are kept; the batch carries the largest
+            ts_type, first, stamps = TIMESTAMP_CREATE_TIME, pb.created, tuple(pb.stamps) if pb.stamps else None
+            max_ts = max([t for _i, t in stamps] + ([first] if stamps[0][0] > 0 else [])) if stamps else first
         batch = RecordBatch(
-            base, pb.count, p.leader_epoch, pb.size, now, pb.origin, pb.rec,
+            base, pb.count, p.leader_epoch, size, max_ts, pb.origin, pb.rec,
             pb.producer_id, pb.producer_epoch, pb.base_sequence, pb.transactional, pb.control,
             keys=tuple(pb.keys) if pb.keys is not None else None,
             values=tuple(pb.values) if pb.values is not None else None,
             headers=tuple(pb.headers) if pb.headers is not None else None,
+            timestamp_type=ts_type, first_timestamp=first, stamps=stamps,
         )
-        log.append(batch)
+        log.append(batch, now)
         self.world.emit("log.append", self.name, topic=tp.topic, partition=tp.partition, offset=base,
                         count=pb.count, leader_epoch=p.leader_epoch, producer=pb.origin, rec=pb.rec,
                         producer_id=pb.producer_id, base_sequence=pb.base_sequence,
@@ -311,6 +327,14 @@ class Broker:
         if ctx.req.client == self.name:  # an internal append (the coordinator's own writes)
             self.world.at(0, ctx.reply, ctx.results)
             return
+        for tp, r in ctx.results.items():
+            # ProduceResponse.log_append_time: the batch's append time when the topic uses LogAppendTime
+            topic = self.topics.get(tp.topic)
+            if r.error is E.NONE and topic is not None and topic.config.get("message.timestamp.type") == "LogAppendTime":
+                p = self.parts.get(tp)
+                b = p.log.batch_at(r.base_offset) if p is not None and r.base_offset >= 0 else None
+                if b is not None:
+                    r.log_append_time = b.timestamp
         self.world.net.send(self.name, ctx.req.client, ctx.reply, ctx.results)
 
     def write_marker(self, tp: TopicPartition, producer_id: int, producer_epoch: int, control: int,
@@ -426,10 +450,11 @@ class Broker:
     # -- ISR changes (leader-driven, committed by the controller) --------------------------------
     # -- retention (cleanup.policy=delete) ------------------------------------------------------------
     def _retention(self, inc: int) -> None:
-        """Every log.retention.check.interval.ms, each replica deletes its oldest data past
-        ``retention.ms`` or beyond ``retention.bytes``, never at or above its high watermark,
-        whether or not anyone consumed it. Kafka: ``UnifiedLog.deleteOldSegments``.
-        Simplified: whole batches are deleted (Kafka deletes whole segments)."""
+        """Every log.retention.check.interval.ms, each replica deletes its oldest whole segments
+        past ``retention.ms`` (by their largest timestamp), then those beyond ``retention.bytes``,
+        whether or not anyone consumed them. Kafka: ``UnifiedLog.deleteOldSegments`` — a segment
+        goes only if it lies wholly below the high watermark, so the active segment goes only
+        once all of it is old enough (then Kafka rolls a new, empty one)."""
         if inc != self.incarnation or not self.alive:
             return
         now = self.world.now
@@ -439,20 +464,19 @@ class Broker:
                 continue
             log = self.parts[tp].log
             before = log.log_start
+            spans = log.segment_spans()
             ms, max_bytes = cfg["retention.ms"], cfg["retention.bytes"]
-            upto = log.log_start
-            size = log.size
-            for b in log.batches:
-                if b.next_offset > log.hw:
-                    break
-                expired = ms >= 0 and now - b.timestamp > ms
-                too_big = max_bytes >= 0 and size - b.size >= max_bytes
-                if not (expired or too_big):
-                    break
-                upto = b.next_offset
-                size -= b.size
-            if upto > before:
-                log.delete_before(upto)
+            k = 0
+            # deleteRetentionMsBreachedSegments, then deleteRetentionSizeBreachedSegments
+            while ms >= 0 and k < len(spans) and _deletable(spans[k], log) and now - spans[k][3] > ms:
+                k += 1
+            excess = log.size - sum(sp[2] for sp in spans[:k]) - max_bytes
+            while max_bytes >= 0 and k < len(spans) and _deletable(spans[k], log) and excess - spans[k][2] >= 0:
+                excess -= spans[k][2]
+                k += 1
+            if k:
+                log.delete_before(spans[k - 1][1])
+            if log.log_start > before:
                 self.world.emit("log.retention", self.name, topic=tp.topic, partition=tp.partition,
                                 broker=self.id, log_start=log.log_start)
         self.world.at(self.conf["log.retention.check.interval.ms"], self._retention, inc)
@@ -600,7 +624,7 @@ class Fetcher:
             appended = False
             for batch in d.batches:
                 if batch.base_offset == log.leo:
-                    log.append(batch)
+                    log.append(batch, world.now)
                     appended = True
             new_hw = min(d.hw, log.leo)
             if new_hw > log.hw:
@@ -633,3 +657,9 @@ class Fetcher:
 
 
 __all__ = ["BATCH_OVERHEAD", "Broker", "Fetcher"]
+
+
+def _deletable(span: tuple[int, int, int, int], log: PartitionLog) -> bool:
+    """Kafka's ``deletableSegments``: wholly below the high watermark and not an empty last segment."""
+    _base, upper, size, _ts = span
+    return upper <= log.hw and size > 0

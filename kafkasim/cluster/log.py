@@ -1,8 +1,9 @@
 """A partition replica's log: record batches, offsets, leader-epoch cache (pure, no simpy).
 
 Kafka: ``UnifiedLog`` / ``LocalLog`` / ``LeaderEpochFileCache``.
-Simplified: one segment list with no files; retention works per batch (Kafka deletes
-whole segments, so real deletion is coarser); sizes are modelled, payloads optional.
+Segments are modelled by their base offsets only (no files): the active segment rolls at
+``segment.bytes`` or ``segment.ms`` as Kafka rolls it on append, and retention deletes
+whole segments (``UnifiedLog.deleteOldSegments``). Sizes are modelled, payloads optional.
 """
 
 from __future__ import annotations
@@ -11,6 +12,12 @@ from bisect import bisect_left, bisect_right
 from dataclasses import dataclass
 
 from kafkasim.cluster.producer_state import ProducerStateTable
+from kafkasim.records import (
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+    min_timestamp,
+    timestamp_at,
+)
 
 #: Bytes of batch header Kafka adds around the records (v2 format: 61 bytes).
 BATCH_OVERHEAD = 61
@@ -27,6 +34,10 @@ class RecordBatch:
     ``origin`` and ``rec`` identify the produce() calls inside (kafkasim bookkeeping, not a
     Kafka field): records ``rec .. rec+count-1`` of producer ``origin`` for this partition.
     ``keys``/``values``/``headers`` are tuples, or None when a workload only models sizes.
+    ``timestamp`` is the batch's largest timestamp (Kafka's ``maxTimestamp``, which retention
+    and segment rolling read). With CreateTime each record keeps the producer's timestamp
+    (``first_timestamp`` and the changes in ``stamps``); with LogAppendTime the leader set
+    ``timestamp`` to its append time and every record reads that (KIP-32).
     """
 
     base_offset: int
@@ -44,6 +55,21 @@ class RecordBatch:
     keys: tuple | None = None
     values: tuple | None = None
     headers: tuple | None = None
+    timestamp_type: int = TIMESTAMP_CREATE_TIME
+    first_timestamp: int = -1  # CreateTime of the records before the first stamp (-1: read ``timestamp``)
+    stamps: tuple | None = None  # (record index, CreateTime) where it changes
+
+    def record_timestamp(self, i: int) -> int:
+        """Record ``i``'s timestamp as a consumer sees it."""
+        if self.timestamp_type == TIMESTAMP_LOG_APPEND_TIME or self.first_timestamp < 0:
+            return self.timestamp
+        return timestamp_at(self.first_timestamp, self.stamps, i)
+
+    def oldest_timestamp(self, lo: int, hi: int) -> int:
+        """The smallest timestamp among records ``lo .. hi-1`` (indexes within the batch)."""
+        if self.timestamp_type == TIMESTAMP_LOG_APPEND_TIME or self.first_timestamp < 0:
+            return self.timestamp
+        return min_timestamp(self.first_timestamp, self.stamps, lo, hi)
 
     @property
     def last_offset(self) -> int:
@@ -66,9 +92,10 @@ class PartitionLog:
     replication rules in :mod:`kafkasim.cluster.partition`.
     """
 
-    __slots__ = ("batches", "_bases", "log_start", "leo", "hw", "epochs", "producers", "size", "ongoing", "aborted")
+    __slots__ = ("batches", "_bases", "log_start", "leo", "hw", "epochs", "producers", "size", "ongoing", "aborted",
+                 "segments", "segment_bytes", "segment_ms", "_active_size", "_active_first_ts")
 
-    def __init__(self) -> None:
+    def __init__(self, segment_bytes: int = 1 << 30, segment_ms: int = 604_800_000) -> None:
         self.batches: list[RecordBatch] = []
         self._bases: list[int] = []
         self.log_start = 0
@@ -79,15 +106,30 @@ class PartitionLog:
         self.size = 0
         self.ongoing: dict[int, int] = {}  # producer id -> first offset of its open transaction
         self.aborted: list[tuple[int, int, int]] = []  # (producer id, first offset, marker offset)
+        self.segments: list[int] = [0]  # base offsets; the last is the active segment
+        self.segment_bytes, self.segment_ms = segment_bytes, segment_ms
+        self._active_size = 0
+        self._active_first_ts = 0  # Kafka's rollingBasedTimestamp: the first batch's timestamp
 
     def __repr__(self) -> str:
         return f"PartitionLog(log_start={self.log_start}, hw={self.hw}, leo={self.leo}, batches={len(self.batches)})"
 
     # -- appends --------------------------------------------------------------------------
-    def append(self, batch: RecordBatch) -> None:
-        """Append a batch whose base offset is the current LEO (leader or follower)."""
+    def append(self, batch: RecordBatch, now: int | None = None) -> None:
+        """Append a batch whose base offset is the current LEO (leader or follower), rolling
+        the active segment first when Kafka would (``LogSegment.shouldRoll``): the batch
+        would take it past ``segment.bytes``, or it is non-empty and older than ``segment.ms``."""
         if batch.base_offset != self.leo:
             raise ValueError(f"append at {batch.base_offset}, LEO is {self.leo}")
+        if self._active_size:
+            t = batch.timestamp if now is None else now
+            if (self._active_size + batch.size > self.segment_bytes
+                    or t - self._active_first_ts > self.segment_ms):
+                self.segments.append(batch.base_offset)
+                self._active_size = 0
+        if not self._active_size:
+            self._active_first_ts = batch.timestamp
+        self._active_size += batch.size
         epoch = batch.leader_epoch
         if not self.epochs or self.epochs[-1][0] < epoch:
             self.epochs.append((epoch, batch.base_offset))
@@ -212,10 +254,28 @@ class PartitionLog:
         for b in self.batches:
             if b.transactional and b.producer_id >= 0:
                 self._track_transaction(b)
+        # Kafka: segments based at or past the new end go; the last one left is active again
+        self.segments = [b for b in self.segments if b < self.leo] or [self.log_start]
+        active = self.batches[bisect_left(self._bases, self.segments[-1]):]
+        self._active_size = sum(b.size for b in active)
+        self._active_first_ts = active[0].timestamp if active else 0
         return dropped
 
+    def segment_spans(self) -> list[tuple[int, int, int, int]]:
+        """(base offset, upper offset, bytes, largest timestamp) of each segment, oldest first;
+        the upper offset of the active segment is the LEO."""
+        out = []
+        bases = self.segments
+        for k, base in enumerate(bases):
+            upper = bases[k + 1] if k + 1 < len(bases) else self.leo
+            i, j = bisect_left(self._bases, base), bisect_left(self._bases, upper)
+            chunk = self.batches[i:j]
+            out.append((base, upper, sum(b.size for b in chunk), max((b.timestamp for b in chunk), default=-1)))
+        return out
+
     def delete_before(self, offset: int) -> None:
-        """Retention: drop whole batches entirely below ``offset`` (never at or past the HW)."""
+        """Drop whole batches entirely below ``offset`` (never at or past the HW); retention
+        passes a segment boundary, so whole segments go."""
         offset = min(offset, self.hw)
         i = 0
         while i < len(self.batches) and self.batches[i].next_offset <= offset:
@@ -226,6 +286,9 @@ class PartitionLog:
             del self._bases[:i]
             self.log_start = self.batches[0].base_offset if self.batches else self.leo
             self.epochs = _trim_epochs(self.epochs, self.log_start)
+            self.segments = [self.log_start, *(b for b in self.segments if b > self.log_start)]
+            if not self.batches:
+                self._active_size = 0
 
     def reset_to(self, offset: int) -> None:
         """Empty the log and start it at ``offset`` (a follower behind the leader's log start)."""
@@ -233,6 +296,7 @@ class PartitionLog:
         self._bases.clear()
         self.size = 0
         self.log_start = self.leo = self.hw = offset
+        self.segments, self._active_size = [offset], 0
         self.epochs = []
         self.producers = ProducerStateTable()
         self.ongoing, self.aborted = {}, []

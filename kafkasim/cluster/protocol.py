@@ -42,9 +42,9 @@ class ProducerBatch:
     tp: TopicPartition
     origin: str  # producer name
     rec: int  # index of the first record in origin's stream for this partition
-    created: int  # ms, starts the delivery.timeout.ms clock
+    created: int  # ms, starts the delivery.timeout.ms clock; also record 0's CreateTime unless stamps says otherwise
     count: int = 0
-    size: int = 0  # bytes, with batch overhead
+    size: int = 0  # bytes, with batch overhead: uncompressed while open, as sent once built (compression)
     keys: list | None = None
     values: list | None = None
     headers: list | None = None
@@ -59,6 +59,8 @@ class ProducerBatch:
     closed: bool = False  # no more appends (full, or drained once)
     done: bool = False
     inflight: bool = False
+    stamps: list | None = None  # CreateTime changes: (record index, ms) where it differs from the record before
+    compression: Any = None  # clients.compression.BatchCodec: codec and data; None = uncompressed, default data
 
 
 @dataclass(slots=True)
@@ -75,6 +77,7 @@ class PartitionProduceResponse:
     error: KafkaError
     base_offset: int = -1
     log_start: int = -1
+    log_append_time: int = -1  # the leader's append time for a LogAppendTime topic, else -1 (KIP-32)
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from pathlib import Path as FsPath
 from typing import Any
 
 from kafkasim import config
+from kafkasim.clients.compression import DEFAULT_COMPRESSIBILITY
 from kafkasim.errors import ConfigError, ScenarioError
 from kafkasim.scenario import yamlsafe
 from kafkasim.scenario.model import (
@@ -38,7 +39,10 @@ REQUIRED = object()
 MAX_BROKERS, MAX_PARTITIONS, MAX_MEMBERS = 1_000, 100_000, 10_000
 MAX_RECORDS, MAX_KEYS = 100_000_000, 1_000_000
 FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall")
-COMMIT_STRATEGIES = ("auto", "after-poll", "after-record", "before-processing", "none")
+#: auto: enable.auto.commit inside poll(); after-poll: commitSync of the polled offsets once processed;
+#: after-poll-async: commitAsync of them (not awaited, not retried); after-record: commitSync per record;
+#: before-processing: commitSync before processing (at-most-once); none: never commit.
+COMMIT_STRATEGIES = ("auto", "after-poll", "after-poll-async", "after-record", "before-processing", "none")
 OPS = ("==", "!=", "<=", ">=", "<", ">")
 # names may contain '-' (group ids, modes); arithmetic needs spaces around - and +
 _TERM = r"(?:[A-Za-z_][\w.-]*|\d+(?:\.\d+)?)"
@@ -178,6 +182,26 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
                     producers, consumers, faults, expect, source_hash, pipelines, modes)
 
 
+def _headers(r: Reader, w: dict, wp: Path) -> tuple[tuple[str, str], ...]:
+    """``workload.headers``: string names to string value templates using only {n} and {producer}."""
+    if w.get("headers") is None:
+        return ()
+    hp = (*wp, "headers")
+    hm = r.get(w, wp, "headers", dict)
+    out = []
+    for name, value in hm.items():
+        if not isinstance(name, str) or not name:
+            raise r.error((*hp, name), f"a header name must be a non-empty string, got {_got(name)}", key=True)
+        if not isinstance(value, str):
+            hint = f' (quote it: "{value}")' if isinstance(value, (int, float)) and not isinstance(value, bool) else ""
+            raise r.error((*hp, name), f"expected a string{hint}, got {_got(value)}")
+        if re.search(r"[{}]", re.sub(r"\{(?:n|producer)\}", "", value)):
+            raise r.error((*hp, name), f"'{value}': only {{n}} (the record number) and {{producer}} may appear in "
+                          "braces")
+        out.append((name, value))
+    return tuple(out)
+
+
 def _pipelines(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) -> tuple[PipelineSpec, ...]:
     out = []
     for i, item in enumerate(r.get(top, (), "pipelines", list, [])):
@@ -287,7 +311,9 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             "start_ms": "when to start", "key": "record keys (omit for null keys)", "value_size": "bytes per value",
             "partition": "explicit partition",
             "transaction": "send in transactions: {size: records per transaction, abort_every: n}",
-            "failures": "records whose processing fails: {every: n, attempts: k (-1: always, a poison record)}"})
+            "failures": "records whose processing fails: {every: n, attempts: k (-1: always, a poison record)}",
+            "headers": "record headers: {name: value}; values may use {n} (record number) and {producer}",
+            "value_compressibility": "share of the values' bytes a codec can squeeze, 0..1 (default 0.8)"})
         topic = _topic_ref(r, w, wp, topics)
         count = r.get(w, wp, "count", int, minimum=0, maximum=MAX_RECORDS)
         rate = r.get(w, wp, "rate_per_s", float, 1000.0)
@@ -328,8 +354,13 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             fm = r.mapping(w["failures"], fp, {"every": "every n-th record fails", "attempts": "failing attempts (-1: all)"})
             fail_every = r.get(fm, fp, "every", int, minimum=1)
             fail_attempts = r.get(fm, fp, "attempts", int, -1, minimum=-1)
+        headers = _headers(r, w, wp)
+        compressibility = r.get(w, wp, "value_compressibility", float, DEFAULT_COMPRESSIBILITY, minimum=0)
+        if compressibility > 1:
+            raise r.error((*wp, "value_compressibility"), f"must be <= 1 (a share of the bytes), got {compressibility}")
         out.append(ProducerSpec(name, conf, Workload(topic, count, float(rate), start, key, value_size, partition,
-                                                     txn_size, abort_every, fail_every, fail_attempts)))
+                                                     txn_size, abort_every, fail_every, fail_attempts, headers,
+                                                     value_compressibility=float(compressibility))))
     return tuple(out)
 
 
@@ -357,7 +388,7 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             conf["enable.auto.commit"] = False
         elif conf.get("group.id") is not None and not conf["enable.auto.commit"]:
             raise r.error((*p, "commit"), "commit: auto needs enable.auto.commit: true (Kafka's default); "
-                          "choose after-poll, after-record, before-processing or none")
+                          "choose after-poll, after-poll-async, after-record, before-processing or none")
         if commit != "none" and conf.get("group.id") is None and commit != "auto":
             raise r.error((*p, "commit"), f"commit: {commit} needs a group.id in config (commits go to a group)")
         names = r.get(m, p, "topics", list)
@@ -479,7 +510,20 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
 def _expect(r: Reader, top: dict) -> tuple[Expectation, ...]:
     if "expect" not in top:
         return ()
-    from kafkasim.check.expect import KNOWN_STATS
+    from kafkasim.check.expect import ENTITY_STATS, KNOWN_STATS
+
+    def entity_problem(name: str) -> str | None:
+        """``groups.<id>.<stat>`` and the like must name a stat that exists (an id is checked when run)."""
+        parts = name.split(".")
+        if parts[0] not in ENTITY_STATS:
+            return None
+        stats = ENTITY_STATS[parts[0]]
+        if len(parts) < 3:
+            return f"'{name}': expected {parts[0]}.<name>.<stat>, stat one of {', '.join(stats)}"
+        if parts[-1] not in stats:
+            return (f"unknown {parts[0][:-1]} stat '{parts[-1]}'{yamlsafe.suggest(parts[-1], stats)}; "
+                    f"expected one of {', '.join(stats)}")
+        return None
 
     m = r.get(top, (), "expect", dict)
     out = []
@@ -489,6 +533,8 @@ def _expect(r: Reader, top: dict) -> tuple[Expectation, ...]:
         if base not in KNOWN_STATS:
             raise r.error(p, f"unknown result '{stat}'{yamlsafe.suggest(stat, KNOWN_STATS)}; "
                           f"expected one of {', '.join(sorted(KNOWN_STATS))}", key=True)
+        if (problem := entity_problem(stat)) is not None:
+            raise r.error(p, problem, key=True)
         mark = yamlsafe.where(m, stat)
         if isinstance(v, bool) or not isinstance(v, (int, float, str)):
             raise r.error(p, f"expected a number or a comparison like \">0\" or \"== sent\", got {_got(v)}")
@@ -508,6 +554,8 @@ def _expect(r: Reader, top: dict) -> tuple[Expectation, ...]:
             for term in re.findall(r"[A-Za-z_][\w.-]*", operand):
                 if term.split(".")[0] not in KNOWN_STATS:
                     raise r.error(p, f"unknown result '{term}'{yamlsafe.suggest(term, KNOWN_STATS)}")
+                if (problem := entity_problem(term)) is not None:
+                    raise r.error(p, problem)
             value = " ".join(operand.split())
         out.append(Expectation(stat, op, value, f"{op} {operand}", mark.line if mark else None))
     return tuple(out)

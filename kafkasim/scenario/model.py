@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafkasim.clients.compression import DEFAULT_COMPRESSIBILITY
+
 
 @dataclass(frozen=True)
 class TopicSpec:
@@ -38,6 +40,10 @@ class Workload:
     abort_every: int = 0  # abort every n-th transaction (0: never)
     fail_every: int = 0  # every n-th record fails processing (0: none)
     fail_attempts: int = -1  # how many processing attempts of such a record fail (-1: all, a poison record)
+    # record headers (KIP-82), name -> value template with {n} (record number) and {producer}
+    headers: tuple[tuple[str, str], ...] = ()
+    # share of the values' bytes that repeat earlier ones, in [0, 1]: what compression can remove
+    value_compressibility: float = DEFAULT_COMPRESSIBILITY
 
 
 @dataclass(frozen=True)
@@ -67,7 +73,7 @@ class FailurePolicy:
 class ConsumerSpec:
     """A consumer application: in group ``group.id`` (``subscribe``) or standalone (``assign``
     of every partition of ``topics``), processing each record for ``processing_ms`` and
-    committing per ``commit``: auto | after-poll | after-record | before-processing | none."""
+    committing per ``commit``: auto | after-poll | after-poll-async | after-record | before-processing | none."""
 
     name: str
     config: dict[str, Any]

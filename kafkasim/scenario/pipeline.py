@@ -13,6 +13,8 @@ commits the consumed offsets:
 * idempotent-sink: at-least-once into an external store that ignores records it has
   already stored (the primer's "database per consumer to check for duplicates").
 
+Each output copies its input's headers (KIP-82), so a correlation id follows the record.
+
 A ``crash`` fault with a ``point`` arms a crash at that step of the next iteration.
 """
 
@@ -185,9 +187,15 @@ class PipelineApp:
         assert p is not None
         out_tp = TopicPartition(self.spec.output, tp.partition)
         out_rec = p._rec_next.get(out_tp, 0)
+        size = b.size // max(b.count, 1)
         for i in range(chunk.count):
-            key = b.keys[chunk.offset - b.base_offset + i] if b.keys is not None else None
-            p.produce(self.spec.output, key=key, partition=tp.partition, size=b.size // max(b.count, 1))
+            j = chunk.offset - b.base_offset + i
+            key = b.keys[j] if b.keys is not None else None
+            # the output carries its input's headers, as applications copy them to propagate a
+            # correlation id (Kafka itself never copies headers from one record to another)
+            headers = b.headers[j] if b.headers is not None else None
+            hsize = sum(len(k) + len(v or "") for k, v in headers) if headers else 0
+            p.produce(self.spec.output, key=key, partition=tp.partition, size=max(0, size - hsize), headers=headers)
         self.world.emit("pipeline.output", self.spec.name, pipeline=self.spec.name,
                         group=self.spec.config["group.id"], producer=b.origin,
                         topic=tp.topic, partition=tp.partition, rec=src_rec, count=chunk.count,

@@ -151,12 +151,22 @@ def finish(sim: Simulation) -> None:
             "log.final", "controller", topic=tp.topic, partition=tp.partition, leader=rec.leader,
             leader_epoch=rec.leader_epoch, isr=list(rec.isr), offline=offline,
             hw=log.hw if log else 0, leo=log.leo if log else 0, log_start=log.log_start if log else 0,
+            bytes=log.size if log else 0,  # as stored (compressed): what disk and retention.bytes count
             replicas=[{"broker": r, "leo": cluster.brokers[r].logs[tp].leo if tp in cluster.brokers[r].logs else 0,
                        "hw": cluster.brokers[r].logs[tp].hw if tp in cluster.brokers[r].logs else 0,
                        "alive": cluster.brokers[r].alive} for r in rec.replicas],
-            batches=batches,
+            batches=batches, keys=[_trace_keys(b.keys) for b in log.batches] if log else [],
         )
     world.emit("run.end", "controller")
+
+
+def _trace_keys(keys: tuple | None) -> list[str | None] | None:
+    """A batch's record keys as the trace stores them: None when every key is null (keyless
+    records); bytes keys as UTF-8 text. The ordering checker needs them (per-key order)."""
+    if keys is None or all(k is None for k in keys):
+        return None
+    return [k if k is None or isinstance(k, str) else
+            k.decode("utf-8", "backslashreplace") if isinstance(k, bytes) else str(k) for k in keys]
 
 
 # -- applications ------------------------------------------------------------------------------------
@@ -177,6 +187,7 @@ def _producer_workload(sim: Simulation, spec: ProducerSpec) -> Generator[Any, An
     if w.start_ms:
         yield world.timeout(w.start_ms)
     producer = Producer(dict(spec.config), sim.cluster, spec.name)
+    producer.value_compressibility = w.value_compressibility  # what its data lets a codec squeeze
     sim.producers[spec.name] = producer
     rng = world.rng(f"workload:{spec.name}")
     keys = [w.key.pattern.format(n=n) for n in range(w.key.cardinality)] if w.key else None
@@ -191,10 +202,10 @@ def _producer_workload(sim: Simulation, spec: ProducerSpec) -> Generator[Any, An
         elapsed = world.now - start
         due = min(w.count, math.floor(elapsed * per_ms) + 1)
         if due > i:
-            if w.partition >= 0:
+            if w.partition >= 0 or w.headers:  # per-record headers: produce() each (the fast path has none)
                 for j in range(i, due):
                     producer.produce(w.topic, key=_key(keys, random_keys, rng, j), partition=w.partition,
-                                     size=w.value_size)
+                                     size=w.value_size, headers=_headers(w, spec.name, j))
             else:
                 batch_keys = [_key(keys, random_keys, rng, j) for j in range(i, due)] if keys else None
                 producer.produce_many(w.topic, batch_keys, due - i, w.value_size)
@@ -219,12 +230,20 @@ def _transactional_workload(producer: Producer, w: Any, keys: list[str] | None, 
             due = start + math.ceil(i * 1000.0 / w.rate_per_s)
             if due > world.now:
                 yield world.timeout(due - world.now)
-            producer.produce(w.topic, key=_key(keys, random_keys, rng, i), partition=w.partition, size=w.value_size)
+            producer.produce(w.topic, key=_key(keys, random_keys, rng, i), partition=w.partition, size=w.value_size,
+                             headers=_headers(w, producer.name, i))
             i += 1
         if w.abort_every and n % w.abort_every == 0:
             yield producer.abort_transaction()
         else:
             yield producer.commit_transaction()
+
+
+def _headers(w: Any, producer: str, n: int) -> list[tuple[str, str]] | None:
+    """Record n's headers from the workload's templates ({n}: record number, {producer}: its name)."""
+    if not w.headers:
+        return None
+    return [(k, v.format(n=n, producer=producer)) for k, v in w.headers]
 
 
 def _key(keys: list[str] | None, random_keys: bool, rng: Any, i: int) -> str | None:
@@ -318,6 +337,8 @@ class ConsumerApp:
                     return
                 if spec.commit == "after-poll":
                     yield c.commit(asynchronous=False)
+                elif spec.commit == "after-poll-async":
+                    c.commit(asynchronous=True)  # commitAsync: do not wait (see below)
                 continue
             for chunk in chunks:
                 if spec.commit == "after-record":
@@ -336,6 +357,11 @@ class ConsumerApp:
                 self._processed(c, chunk, chunk.offset, chunk.count)
             if spec.commit == "after-poll":  # at-least-once: process, then commit
                 yield c.commit(offsets=next_offsets(chunks), asynchronous=False)
+            elif spec.commit == "after-poll-async":
+                # Java commitAsync: send and go on polling; the result only reaches the callback
+                # (here the trace: commit.ok / commit.fail). It is not retried: a later commit
+                # already carries newer offsets, and requests on one connection arrive in order.
+                c.commit(offsets=next_offsets(chunks), asynchronous=True)
 
 
     def _async_loop(self, run_id: int, c: Consumer, per: int) -> Generator[Any, Any, None]:

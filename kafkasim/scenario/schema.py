@@ -103,6 +103,13 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
                         "defaults to <name>-txn)"},
         "failures": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/failures"}],
                      "description": "records whose processing fails: every n-th record, for k attempts"},
+        "headers": {"type": ["object", "null"], "propertyNames": {"minLength": 1},
+                    "additionalProperties": {"type": "string", "pattern": r"^([^{}]|\{n\}|\{producer\})*$"},
+                    "description": "record headers (KIP-82): name -> value; values may use {n} (the record "
+                    "number) and {producer}; a correlation_id header lets readers join records"},
+        "value_compressibility": {"type": "number", "minimum": 0, "maximum": 1, "default": 0.8,
+                                  "description": "share of the values' bytes that repeat earlier ones, which a "
+                                  "compression.type codec can squeeze (0: random or encrypted data)"},
     },
     "failures": {
         "every": _int(1, None, "every n-th record of a partition fails"),
@@ -136,8 +143,8 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "processing": {"enum": ["sync", "async"], "default": "sync",
                        "description": "sync (process, then poll again) or async (hand records to a worker, poll on)"},
         "commit": {"enum": list(COMMIT_STRATEGIES), "default": "auto",
-                   "description": "offset commits: auto (enable.auto.commit), after-poll, after-record, "
-                   "before-processing, none"},
+                   "description": "offset commits: auto (enable.auto.commit), after-poll (commitSync), "
+                   "after-poll-async (commitAsync), after-record, before-processing, none"},
         "on_failure": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/on_failure"}],
                        "description": "retry-in-place, or retry-topics with a dead-letter topic"},
     },

@@ -68,16 +68,16 @@ KINDS: dict[str, str] = {
     "replica.leo": "A follower's log end offset after a fetch (leo).",
     "hw.advance": "The leader's high watermark moved to `hw`.",
     "log.retention": "Retention deleted segments: the log start offset moved to `log_start`.",
-    "log.final": "End of run: the leader's log (batches as [offset, count, producer, rec, producer_id, transactional, control]), HW and LSO.",
+    "log.final": "End of run: the leader's log (batches as [offset, count, producer, rec, producer_id, transactional, control]; keys: per batch, its records' keys or null when all are null), HW and LSO; bytes: the log's size as stored, compressed.",
     # producer
-    "produce.send": "A producer sent a batch in a ProduceRequest (attempt counts retries).",
+    "produce.send": "A producer sent a batch in a ProduceRequest (attempt counts retries; bytes: its size on the wire, uncompressed: its size before compression when compression.type compressed it).",
     "produce.ack": "The producer received a successful response for a batch (offset = base offset; -1 for acks=0).",
     "produce.error": "A batch attempt failed with `error`; `retry` says whether it will be retried.",
     "produce.fail": "The producer gave up on records (final delivery report with `error`).",
     "produce.unsent": "End of run: records still in the producer's accumulator, never sent.",
     "producer.init": "A producer got its producer id and epoch (idempotence / transactions).",
     # consumer
-    "consume": "A consumer returned records to the application (offset = first offset, count).",
+    "consume": "A consumer returned records to the application (offset = first offset, count; timestamp = the oldest record timestamp among them; correlation_ids = their correlation_id headers, only when they carry one).",
     "consumer.seek": "A consumer's position moved without reading (reset: earliest|latest, or seek).",
     "consumer.assign": "A standalone consumer was assigned partitions.",
     # consumer groups

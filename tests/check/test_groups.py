@@ -335,7 +335,7 @@ def test_totals_add_up_every_group() -> None:
 
 def test_empty_trace() -> None:
     r = analyse_groups(Trace())
-    assert r == {"rebalances": [], "groups": {}}
+    assert r == {"rebalances": [], "groups": {}, "assignments": {}}
     assert totals(r["groups"])["rebalances"] == 0
 
 
@@ -346,3 +346,25 @@ def test_a_saved_trace_gives_the_same_answers(make: Any) -> None:
     b.final(20_000, [[0, 10, "p", 0], [10, 10, "p", 10]])
     again = Trace.loads(b.trace.dumps())
     assert analyse_groups(again) == b.result()
+
+
+@pytest.mark.parametrize("name,partitions,members", [
+    ("distribution-consumers-equal-partitions", 3, 3),
+    ("distribution-fewer-consumers-than-partitions", 6, 3),
+    ("distribution-more-consumers-than-partitions", 2, 4),
+])
+def test_final_assignment_is_reported_per_member(name: str, partitions: int, members: int) -> None:
+    from kafkasim.check.report import member_name, render
+    from kafkasim.scenario import bundled
+    from kafkasim.scenario.load import load
+    from kafkasim.scenario.run import run
+
+    result = run(load(bundled.path_of(name))).result
+    owners = result["assignments"]["workers"]
+    owned = sorted(tp for parts in owners.values() for tp in parts)
+    assert len(owners) == members and owned == sorted(f"tasks-{p}" for p in range(partitions))
+    # range: each member gets floor or ceil of partitions/members (the primer's distribution rules)
+    assert {len(ps) for ps in owners.values()} <= {partitions // members, -(-partitions // members)}
+    assert sum(1 for ps in owners.values() if not ps) == result["groups"]["workers"]["idle_members_at_end"]
+    assert {member_name(m) for m in owners} == {f"worker-{i}" for i in range(1, members + 1)}
+    assert "final assignment: worker-1 tasks-0" in render(result)

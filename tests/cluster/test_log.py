@@ -296,3 +296,41 @@ def test_reset_to_starts_an_empty_log_at_the_offset() -> None:
         log.append(make_batch(0))
     log.append(make_batch(40, 2, 3))
     assert (log.leo, log.epochs) == (42, [(3, 40)])
+
+
+# -- segments ---------------------------------------------------------------------------------------
+def _timed(base: int, ts: int, size: int = 100) -> RecordBatch:
+    return RecordBatch(base, 1, 0, size, ts, "p", base)
+
+
+def test_the_active_segment_rolls_at_segment_bytes() -> None:
+    """LogSegment.shouldRoll: a batch that would take the active segment past segment.bytes opens a new one."""
+    log = PartitionLog(segment_bytes=250, segment_ms=10**9)
+    for i in range(5):
+        log.append(_timed(i, 0))
+    assert log.segments == [0, 2, 4]
+    assert [(b, u, size) for b, u, size, _ in log.segment_spans()] == [(0, 2, 200), (2, 4, 200), (4, 5, 100)]
+
+
+def test_the_active_segment_rolls_after_segment_ms_on_the_next_append_only() -> None:
+    """Time-based rolling happens at an append, measured from the segment's first batch."""
+    log = PartitionLog(segment_bytes=1 << 30, segment_ms=1000)
+    log.append(_timed(0, 0), now=0)
+    log.append(_timed(1, 900), now=1000)  # exactly segment.ms old: no roll (Kafka: > rollMs)
+    log.append(_timed(2, 1500), now=1500)
+    assert log.segments == [0, 2]
+    assert log.segment_spans()[0][3] == 900  # the segment's largest timestamp
+
+
+def test_retention_boundary_segments_survive_truncation_and_deletion() -> None:
+    log = PartitionLog(segment_bytes=250, segment_ms=10**9)
+    for i in range(6):
+        log.append(_timed(i, i))
+    log.hw = log.leo
+    log.delete_before(4)  # retention passes segment boundaries
+    assert (log.log_start, log.segments) == (4, [4])
+    log.truncate_to(5)
+    assert (log.leo, log.segments) == (5, [4])
+    log.append(_timed(5, 9))
+    log.append(_timed(6, 9))  # 4 and 5 fill the segment: 6 rolls
+    assert log.segments == [4, 6]

@@ -281,7 +281,7 @@ class Producer:
         if keys is None:
             for _ in range(count):
                 p = self.sticky.partition(topic, npart, base)
-                self._append_fast(TopicPartition(topic, p), None, base, now)
+                self._append_run(TopicPartition(topic, p), (None,), base, now)
             return
         cache = self._key_partitions.setdefault((topic, npart), {})
         groups: dict[int, list[Any]] = {}
@@ -295,25 +295,34 @@ class Producer:
             else:
                 g.append(k)
         for p, ks in groups.items():
-            tp = TopicPartition(topic, p)
-            for k in ks:
-                self._append_fast(tp, k, base + len(k), now)
+            self._append_run(TopicPartition(topic, p), ks, base, now)
 
-    def _append_fast(self, tp: TopicPartition, key: Any, rsize: int, now: int) -> None:
+    def _append_run(self, tp: TopicPartition, keys: Any, base: int, now: int) -> None:
+        """Append records with ``keys`` (each ``base`` bytes + its key) to ``tp``, created ``now``."""
         q = self._queues.get(tp)
         b = q[-1] if q else None
-        if b is None or b.closed or b.attempts or b.values is not None or (b.size + rsize > self.batch_size):
-            b = self._open_batch(tp, rsize, now)
-        st = b.stamps
-        if (st[-1][1] if st else b.created) != now:
-            _stamp(b, b.count, now)
-        b.keys.append(key)
-        b.count += 1
-        b.size += rsize
-        self._rec_next[tp] = b.rec + b.count
-        if b.size >= self.batch_size:
-            b.closed = True
-            self._schedule(now)
+        limit = self.batch_size
+        fresh = True  # b not yet touched by this run: its CreateTime stamps may need ``now``
+        for key in keys:
+            rsize = base + len(key) if key is not None else base
+            if b is None or b.closed or b.attempts or b.values is not None or (b.size + rsize > limit):
+                if b is not None:
+                    self._rec_next[tp] = b.rec + b.count  # the new batch's first record follows
+                b = self._open_batch(tp, rsize, now)
+                fresh = True
+            if fresh:
+                st = b.stamps
+                if (st[-1][1] if st else b.created) != now:
+                    _stamp(b, b.count, now)
+                fresh = False
+            b.keys.append(key)
+            b.count += 1
+            b.size += rsize
+            if b.size >= limit:
+                b.closed = True
+                self._schedule(now)
+        if b is not None:
+            self._rec_next[tp] = b.rec + b.count
 
     # -- sender -------------------------------------------------------------------------------------
     def _schedule(self, at: int) -> None:

@@ -397,3 +397,27 @@ def test_retries_zero_fails_on_the_first_retriable_error() -> None:
     assert [(r[1], r[4]) for r in reports] == [(E.REQUEST_TIMED_OUT, -1)]
     assert log_values(sim) == ["v"], "written, yet reported failed: a timeout is ambiguous"
     assert len(events(sim, "produce.send")) == 1
+
+
+@pytest.mark.parametrize("keyed", [False, True])
+def test_produce_many_fills_batches_like_produce_and_numbers_records_contiguously(keyed: bool) -> None:
+    """The workload fast path: one call spanning several batches gives every record its own
+    number (rec), batch after batch, and the same batches as produce() one by one."""
+    def sends(fast: bool) -> list[tuple]:
+        sim = cluster(partitions=2)
+        p = start(sim, **{"batch.size": 2000, "linger.ms": 50})
+        keys = [f"k{i % 3}" for i in range(100)] if keyed else None
+        if fast:
+            p.produce_many("t", keys, 100, 100)
+        else:
+            for i in range(100):
+                p.produce("t", key=keys[i] if keys else None, size=100)
+        sim.world.run(5000)
+        return [(e.data["partition"], e.data["rec"], e.data["count"]) for e in sim.world.trace.events
+                if e.kind == "produce.send" and e.data["attempt"] == 1]
+
+    fast = sends(True)
+    assert len(fast) > 4 and fast == sends(False)
+    for part in (0, 1):
+        recs = [(rec, n) for p_, rec, n in fast if p_ == part]
+        assert [rec for rec, _ in recs] == [sum(n for _, n in recs[:i]) for i in range(len(recs))]

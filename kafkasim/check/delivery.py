@@ -75,6 +75,7 @@ def analyse(trace: Trace) -> DeliveryReport:
     isr_changes = 0
     truncations: dict[tuple[str, int], list[int]] = defaultdict(list)
     appended: dict[tuple[str, int, int], int] = {}  # (topic, partition, base offset) -> log.append seq
+    restarted: set[str] = set()  # producers whose application restarted and re-sent
     for ev in trace:
         k = ev.kind
         if k == "produce.send" or k == "produce.unsent":
@@ -123,6 +124,8 @@ def analyse(trace: Trace) -> DeliveryReport:
             truncations[(ev.data["topic"], ev.data["partition"])].append(ev.seq)
         elif k == "log.append":
             appended[(ev.data["topic"], ev.data["partition"], ev.data["offset"])] = ev.seq
+        elif k == "app.restart" and ev.data.get("producer"):
+            restarted.add(ev.data["producer"])
 
     present: dict[Stream, list] = defaultdict(list)
     committed: dict[Stream, list] = defaultdict(list)
@@ -205,7 +208,10 @@ def analyse(trace: Trace) -> DeliveryReport:
             report.anomalies.append({
                 "kind": "duplicate", "producer": s[0], "topic": s[1], "partition": s[2], "count": dup,
                 "explanation": (f"{dup} record(s) of {s[0]} appear at more than one offset of {s[1]}-{s[2]}: "
-                                "a retry re-sent a batch the broker had already appended"),
+                                + ("a retry, or the restarted application (a new producer id: idempotence "
+                                   "does not span producer instances), re-sent records the broker had already "
+                                   "appended" if s[0] in restarted else
+                                   "a retry re-sent a batch the broker had already appended")),
                 "offsets": (dups := _dup_offsets(finals[(s[1], s[2])], s[0]))[:10],
                 "events": sorted({appended[(s[1], s[2], off)] for d in dups[:5] for off in _batch_bases(
                     finals[(s[1], s[2])], d["offsets"]) if (s[1], s[2], off) in appended}),

@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from kafkasim.check import intervals as iv
 from kafkasim.check.delivery import PartitionFinal, _visible_batches, final_logs, final_of
 from kafkasim.sim.trace import Trace
 
@@ -83,10 +84,13 @@ def _sends(finals: dict[TP, PartitionFinal], appended: dict[tuple[str, int, int]
     for tp, f in sorted(finals.items()):
         high: dict[str, int] = {}
         high_at: dict[str, int] = {}
+        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)
         for off, n, prod, rec, state in _visible_batches(f):
             if not prod or state != "visible":
                 continue
-            if rec + n <= high.get(prod, -1) and rec < high.get(prod, -1):
+            seen[prod].append((rec, rec + n))
+            if rec + n <= high.get(prod, -1) and rec < high.get(prod, -1) and iv.subtract(
+                    [(rec, rec + n)], iv.merge(seen[prod][:-1])):  # a second copy is a duplicate, not a reordering
                 events = [e for e in (appended.get((tp[0], tp[1], high_at[prod])),
                                       appended.get((tp[0], tp[1], off))) if e is not None]
                 out.append({"kind": "nonmonotonic-send", "producer": prod, "topic": tp[0], "partition": tp[1],

@@ -204,6 +204,31 @@ class Producer:
         self._inc += 1
         self._conns.clear()
 
+    def unacknowledged(self) -> list[ProducerBatch]:
+        """What a crashed instance had not seen acknowledged: batches queued or in flight, by
+        partition and record number (an application that re-sends them after a restart)."""
+        out = {id(b): b for q in self._queues.values() for b in q if not b.done}
+        out.update({id(b): b for bs in self._inflight_batches.values() for b in bs if not b.done})
+        return sorted(out.values(), key=lambda b: (b.tp, b.rec))
+
+    def resend(self, batches: list[ProducerBatch], rec_next: dict[TopicPartition, int]) -> None:
+        """Queue another instance's unacknowledged records again, as new produce() calls of the same
+        records (same numbers, so a checker sees a second copy as a duplicate): created now, with this
+        instance's producer id and sequences. New records continue after ``rec_next``."""
+        now = self.world.now
+        for tp, nxt in rec_next.items():
+            self._rec_next[tp] = max(self._rec_next.get(tp, 0), nxt)
+        for old in batches:
+            c = old.compression
+            size = c.uncompressed if c is not None and c.uncompressed else old.size
+            b = ProducerBatch(old.tp, self.origin, old.rec, now, count=old.count, size=size, keys=old.keys,
+                              values=old.values, headers=old.headers, callbacks=old.callbacks, closed=True)
+            if c is not None:
+                b.compression = BatchCodec(self.codec, c.compressibility, self._ratios.estimate(old.tp.topic))
+            self._queues.setdefault(old.tp, deque()).append(b)
+            self._outstanding += old.count
+        self._schedule(now)
+
     # -- accumulator ------------------------------------------------------------------------------
     def _next_rec(self, tp: TopicPartition) -> int:
         rec = self._rec_next.get(tp, 0)
@@ -306,8 +331,8 @@ class Producer:
         for key in keys:
             rsize = base + len(key) if key is not None else base
             if b is None or b.closed or b.attempts or b.values is not None or (b.size + rsize > limit):
-                if b is not None:
-                    self._rec_next[tp] = b.rec + b.count  # the new batch's first record follows
+                if not fresh:  # b took records of this run: the new batch's first record follows them
+                    self._rec_next[tp] = b.rec + b.count
                 b = self._open_batch(tp, rsize, now)
                 fresh = True
             if fresh:
@@ -321,7 +346,7 @@ class Producer:
             if b.size >= limit:
                 b.closed = True
                 self._schedule(now)
-        if b is not None:
+        if not fresh:
             self._rec_next[tp] = b.rec + b.count
 
     # -- sender -------------------------------------------------------------------------------------

@@ -176,7 +176,8 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
                     raise r.error((kind, i, "name"), f"name '{n}' is already used by another node")
                 nodes.add(n)
     faults = _faults(r, top, nodes, duration, {c.name for c in consumers} | {p.name for p in pipelines},
-                     {p.name for p in pipelines}, {p.name for p in producers})
+                     {p.name for p in pipelines}, {p.name for p in producers},
+                     {p.name for p in producers if p.config.get("transactional.id")})
     expect = _expect(r, top)
     return Scenario(name, file, description, seed, duration, brokers, bconf, switches, latency, topics,
                     producers, consumers, faults, expect, source_hash, pipelines, modes)
@@ -450,7 +451,8 @@ def _failure_policy(r: Reader, m: dict, p: Path, topics: dict[str, TopicSpec],
 
 def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             consumer_names: set[str] = frozenset(), pipeline_names: set[str] = frozenset(),
-            producer_names: set[str] = frozenset()) -> tuple[Fault, ...]:
+            producer_names: set[str] = frozenset(),
+            transactional_producers: set[str] = frozenset()) -> tuple[Fault, ...]:
     out = []
     for i, item in enumerate(r.get(top, (), "faults", list, [])):
         p = ("faults", i)
@@ -474,10 +476,14 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             target = node("target")
             kind = ("broker" if target.startswith("broker-") else "consumer" if target in consumer_names
                     else "producer" if target in producer_names else "other")
-            if kind == "producer" and action != "crash":
-                raise r.error((*p, "action"), f"{action} of producer '{target}' is not modelled; only crash")
+            if kind == "producer" and action not in ("crash", "restart"):
+                raise r.error((*p, "action"), f"{action} of producer '{target}' is not modelled; only crash "
+                              "and restart")
+            if kind == "producer" and action == "restart" and target in transactional_producers:
+                raise r.error((*p, "action"), f"restart of transactional producer '{target}' is not modelled "
+                              "yet (only crash)")
             if kind == "other" or (kind == "broker" and action in ("close", "stall")):
-                allowed = "brokers and consumers" if action in ("crash", "restart") else "consumers"
+                allowed = "brokers, producers and consumers" if action in ("crash", "restart") else "consumers"
                 raise r.error((*p, "target"), f"{action} of '{target}': only {allowed} can {action} in this version")
             duration_ms = r.get(m, p, "duration_ms", int, 0, minimum=0)
             if action == "stall" and duration_ms <= 0:

@@ -75,7 +75,8 @@ def build(scenario: Scenario, seed: int | None = None) -> Simulation:
     cluster.start()
     sim = Simulation(scenario, world, cluster)
     for spec in scenario.producers:
-        world.process(_producer_app(sim, spec))
+        sim.apps[spec.name] = ProducerApp(sim, spec)
+        sim.apps[spec.name].start()
     for spec in scenario.consumers:
         sim.apps[spec.name] = ConsumerApp(sim, spec)
         world.process(_consumer_app(sim, spec))
@@ -170,50 +171,94 @@ def _trace_keys(keys: tuple | None) -> list[str | None] | None:
 
 
 # -- applications ------------------------------------------------------------------------------------
-def _producer_app(sim: Simulation, spec: ProducerSpec) -> Generator[Any, Any, None]:
-    """Run a producer workload; a crashed or fenced producer just stops."""
-    try:
-        yield from _producer_workload(sim, spec)
-    except KafkaException as exc:
-        if sim.producers.get(spec.name) is not None and not sim.producers[spec.name].closed:
-            sim.world.emit("app.fatal", spec.name, consumer=spec.name, group=None, error=exc.error.name,
-                           message=exc.message)
+class ProducerApp:
+    """A producer application sending its workload: record i is due at start + i / rate.
 
+    It can crash (queued and in-flight records are never reported) and restart. Restarted, it
+    behaves as an at-least-once application (e.g. an outbox relay): a new producer instance —
+    a new producer id, so idempotence does not span the two — re-sends every record the crashed
+    instance had not seen acknowledged, then catches up with the workload's schedule.
+    """
 
-def _producer_workload(sim: Simulation, spec: ProducerSpec) -> Generator[Any, Any, None]:
-    """Send ``count`` records at ``rate_per_s``: record i is due at start + i / rate."""
-    world = sim.world
-    w = spec.workload
-    if w.start_ms:
-        yield world.timeout(w.start_ms)
-    producer = Producer(dict(spec.config), sim.cluster, spec.name)
-    producer.value_compressibility = w.value_compressibility  # what its data lets a codec squeeze
-    sim.producers[spec.name] = producer
-    rng = world.rng(f"workload:{spec.name}")
-    keys = [w.key.pattern.format(n=n) for n in range(w.key.cardinality)] if w.key else None
-    random_keys = bool(w.key and w.key.choice == "random")
-    start = world.now
-    i = 0
-    per_ms = w.rate_per_s / 1000.0
-    if w.transaction_size:
-        yield from _transactional_workload(producer, w, keys, random_keys, rng, start)
-        return
-    while i < w.count:
-        elapsed = world.now - start
-        due = min(w.count, math.floor(elapsed * per_ms) + 1)
-        if due > i:
-            if w.partition >= 0 or w.headers:  # per-record headers: produce() each (the fast path has none)
-                for j in range(i, due):
-                    producer.produce(w.topic, key=_key(keys, random_keys, rng, j), partition=w.partition,
-                                     size=w.value_size, headers=_headers(w, spec.name, j))
-            else:
-                batch_keys = [_key(keys, random_keys, rng, j) for j in range(i, due)] if keys else None
-                producer.produce_many(w.topic, batch_keys, due - i, w.value_size)
-            i = due
-        if i < w.count:
-            next_due = math.ceil(i / per_ms)
-            yield world.timeout(max(1, next_due - elapsed))
-    yield producer.flush()
+    def __init__(self, sim: Simulation, spec: ProducerSpec) -> None:
+        self.sim, self.spec, self.world = sim, spec, sim.world
+        self.producer: Producer | None = None
+        self.run_id = 0
+        self.next = 0  # the next workload record to produce()
+        self.start_at = -1  # when the workload started (its schedule survives restarts)
+        self.rng = self.world.rng(f"workload:{spec.name}")
+        self.unacked: tuple[list[Any], dict[TopicPartition, int]] = ([], {})
+
+    def start(self) -> None:
+        self.world.process(self._run(self.run_id))
+
+    def crash(self, point: str = "") -> None:
+        p = self.producer
+        if p is None or p.closed:
+            return
+        self.run_id += 1
+        self.unacked = (p.unacknowledged(), dict(p._rec_next))
+        p.crash()
+
+    def restart(self) -> None:
+        if self.producer is None or not self.producer.closed:
+            return
+        self.world.emit("app.restart", self.spec.name, producer=self.spec.name, resent=sum(
+            b.count for b in self.unacked[0]))
+        self.start()
+
+    def _new_producer(self) -> Producer:
+        producer = Producer(dict(self.spec.config), self.sim.cluster, self.spec.name)
+        producer.value_compressibility = self.spec.workload.value_compressibility
+        self.sim.producers[self.spec.name] = producer
+        self.producer = producer
+        return producer
+
+    def _run(self, run_id: int) -> Generator[Any, Any, None]:
+        """A crashed or fenced producer just stops; a fatal error is traced."""
+        try:
+            yield from self._workload(run_id)
+        except KafkaException as exc:
+            if self.producer is not None and not self.producer.closed:
+                self.world.emit("app.fatal", self.spec.name, consumer=self.spec.name, group=None,
+                                error=exc.error.name, message=exc.message)
+
+    def _workload(self, run_id: int) -> Generator[Any, Any, None]:
+        world, spec, w = self.world, self.spec, self.spec.workload
+        if self.start_at < 0 and w.start_ms:
+            yield world.timeout(w.start_ms)
+        producer = self._new_producer()
+        if self.start_at < 0:
+            self.start_at = world.now
+        batches, rec_next = self.unacked
+        if batches or rec_next:
+            producer.resend(batches, rec_next)
+            self.unacked = ([], {})
+        keys = [w.key.pattern.format(n=n) for n in range(w.key.cardinality)] if w.key else None
+        random_keys = bool(w.key and w.key.choice == "random")
+        if w.transaction_size:
+            yield from _transactional_workload(producer, w, keys, random_keys, self.rng, self.start_at)
+            return
+        per_ms = w.rate_per_s / 1000.0
+        while self.next < w.count:
+            if run_id != self.run_id:
+                return
+            i = self.next
+            elapsed = world.now - self.start_at
+            due = min(w.count, math.floor(elapsed * per_ms) + 1)
+            if due > i:
+                if w.partition >= 0 or w.headers:  # per-record headers: produce() each (the fast path has none)
+                    for j in range(i, due):
+                        producer.produce(w.topic, key=_key(keys, random_keys, self.rng, j), partition=w.partition,
+                                         size=w.value_size, headers=_headers(w, spec.name, j))
+                else:
+                    batch_keys = [_key(keys, random_keys, self.rng, j) for j in range(i, due)] if keys else None
+                    producer.produce_many(w.topic, batch_keys, due - i, w.value_size)
+                self.next = i = due
+            if i < w.count:
+                yield world.timeout(max(1, math.ceil(i / per_ms) - elapsed))
+        if run_id == self.run_id:
+            yield producer.flush()
 
 
 def _transactional_workload(producer: Producer, w: Any, keys: list[str] | None, random_keys: bool, rng: Any,
@@ -439,11 +484,6 @@ def _lag_monitor(sim: Simulation, groups: dict[str, set[str]], interval: int) ->
 # -- faults --------------------------------------------------------------------------------------------
 def _apply_fault(sim: Simulation, f: Fault) -> None:
     net = sim.world.net
-    producer = sim.producers.get(f.target)
-    if producer is not None and f.action == "crash":
-        if not producer.closed:
-            producer.crash()
-        return
     app = sim.apps.get(f.target)
     if app is not None and f.action in ("crash", "restart", "close", "stall"):
         if f.action == "crash":

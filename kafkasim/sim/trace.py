@@ -101,7 +101,7 @@ KINDS: dict[str, str] = {
     "retry.forward": "A failed record was published to a retry topic, or to the dead-letter topic (dead_letter).",
     "app.processed": "The application finished processing records returned by poll (offset, count, producer, rec).",
     "app.crash": "A consumer application crashed (no commit, no LeaveGroup).",
-    "app.restart": "A crashed consumer application started again.",
+    "app.restart": "A crashed application started again (a producer re-sends what it had not seen acknowledged: resent).",
     "app.fatal": "An application stopped on a fatal error (e.g. its producer was fenced: PRODUCER_FENCED).",
     "app.close": "A consumer application closed its consumer gracefully.",
     "app.stall": "A consumer application stopped polling for `duration_ms` (stuck processing).",

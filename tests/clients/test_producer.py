@@ -421,3 +421,22 @@ def test_produce_many_fills_batches_like_produce_and_numbers_records_contiguousl
     for part in (0, 1):
         recs = [(rec, n) for p_, rec, n in fast if p_ == part]
         assert [rec for rec, _ in recs] == [sum(n for _, n in recs[:i]) for i in range(len(recs))]
+
+
+def test_produce_many_behind_a_retried_batch_keeps_numbering_records_forward() -> None:
+    """A retried batch re-enqueued at the front of an otherwise empty queue is the queue's last
+    batch; new records must not restart their numbering from it (they would collide)."""
+    from collections import deque
+
+    from kafkasim.cluster.protocol import ProducerBatch
+
+    sim = cluster(partitions=1)
+    p = start(sim)
+    tp = TopicPartition("t", 0)
+    retried = ProducerBatch(tp, p.origin, 0, sim.world.now, count=5, size=600, keys=[None] * 5, attempts=1,
+                            closed=True)
+    p._queues[tp] = deque([retried])
+    p._rec_next[tp] = 12  # records 5..11 are in flight elsewhere
+    p.produce_many("t", None, 3, 100)
+    newest = p._queues[tp][-1]
+    assert (newest.rec, newest.count, p._rec_next[tp]) == (12, 3, 15)

@@ -316,7 +316,9 @@ class _Linter:
                     self.warn("K011", [sp, (*p, "config", "group.id")],
                               f"{how} includes eager {', '.join(eager)}: every rebalance stops every member of "
                               f"group '{group}' until the new assignment arrives; use [cooperative-sticky]")
-            per = spec.processing_ms
+            # a uniform distribution's worst case; an exponential one's mean (its tail makes it likelier still)
+            dist = spec.processing_time
+            per = dist.high if dist is not None and dist.distribution == "uniform" else spec.processing_ms
             if per:
                 records = conf["max.poll.records"]
                 interval = conf["max.poll.interval.ms"]

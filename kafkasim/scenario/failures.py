@@ -50,7 +50,6 @@ class FailureHandling:
     def process(self, run_id: int, c: Consumer, chunks: list[Chunk]) -> Generator[Any, Any, None]:
         app, world, policy = self.app, self.world, self.policy
         assert policy is not None
-        per = app.spec.processing_ms
         blocked: set[TopicPartition] = set()
         for chunk in chunks:
             tp, b = chunk.tp, chunk.batch
@@ -67,8 +66,8 @@ class FailureHandling:
                         self._hold(c, tp, off, due - world.now, run_id)
                         blocked.add(tp)
                         break
-                if per:
-                    yield world.timeout(per)
+                if ms := app.processing(1):
+                    yield world.timeout(ms)
                     if run_id != app.run_id:
                         return
                 if policy.strategy == "retry-in-place":

@@ -27,6 +27,7 @@ from kafkasim.scenario.model import (
     KeySpec,
     Latency,
     PipelineSpec,
+    ProcessingTime,
     ProducerSpec,
     Scenario,
     TopicSpec,
@@ -373,7 +374,7 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             "name": "node name", "config": "consumer config (group.id makes it a group member)",
             "topics": "topics to read (subscribe with a group.id, else assign every partition)",
             "members": "how many identical consumers (named name-1..N)", "start_ms": "when to start",
-            "processing_ms": "time to process one record",
+            "processing_ms": "time to process one record (ms, or a distribution)",
             "processing": "sync (process, then poll again) or async (hand records to a worker, poll on)",
             "on_failure": "retry-in-place or retry-topics with a dead-letter topic",
             "commit": f"offset commits: {', '.join(COMMIT_STRATEGIES)}"})
@@ -405,7 +406,7 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             raise r.error((*p, "members"), "members > 1 would share one group.instance.id; Kafka fences the "
                           "duplicate (FENCED_INSTANCE_ID): list static members one by one")
         start = r.get(m, p, "start_ms", int, 0, minimum=0)
-        processing = r.get(m, p, "processing_ms", int, 0, minimum=0)
+        processing, processing_time = _processing_time(r, m, p)
         asynchronous = r.get(m, p, "processing", str, "sync", choices=("sync", "async")) == "async"
         if asynchronous and commit not in ("auto", "none"):
             raise r.error((*p, "processing"), f"processing: async hands records to a worker; commit: {commit} "
@@ -416,8 +417,34 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
         for k in range(members):
             member = f"{name}-{k + 1}" if members > 1 else name
             out.append(ConsumerSpec(member, dict(conf), tuple(names), start, processing, commit, asynchronous,
-                                    policy))
+                                    policy, processing_time))
     return tuple(out)
+
+
+DISTRIBUTIONS = ("uniform", "exponential")
+
+
+def _processing_time(r: Reader, m: dict, p: Path) -> tuple[int, ProcessingTime | None]:
+    """``processing_ms``: a number of ms per record, or ``{distribution: uniform, min, max}`` /
+    ``{distribution: exponential, mean}``; returns (mean ms rounded, the distribution or None)."""
+    v = m.get("processing_ms")
+    if not isinstance(v, dict):
+        return r.get(m, p, "processing_ms", int, 0, minimum=0), None
+    pp = (*p, "processing_ms")
+    d = r.mapping(v, pp, {"distribution": "uniform or exponential", "min": "uniform: shortest (ms)",
+                          "max": "uniform: longest (ms)", "mean": "exponential: mean (ms)"})
+    kind = r.get(d, pp, "distribution", str, choices=DISTRIBUTIONS)
+    wanted = {"uniform": ("min", "max"), "exponential": ("mean",)}[kind]
+    for k in d:
+        if k != "distribution" and k not in wanted:
+            raise r.error((*pp, k), f"'{k}' does not apply to distribution {kind} (it takes {', '.join(wanted)})",
+                          key=True)
+    if kind == "uniform":
+        lo = r.get(d, pp, "min", int, minimum=0)
+        hi = r.get(d, pp, "max", int, minimum=lo)
+        return round((lo + hi) / 2), ProcessingTime("uniform", (lo + hi) / 2, lo, hi)
+    mean = r.get(d, pp, "mean", float, minimum=0)
+    return round(mean), ProcessingTime("exponential", float(mean))
 
 
 def _failure_policy(r: Reader, m: dict, p: Path, topics: dict[str, TopicSpec],

@@ -70,6 +70,25 @@ class FailurePolicy:
 
 
 @dataclass(frozen=True)
+class ProcessingTime:
+    """How long an application takes per record: ``constant`` (``mean``), ``uniform`` in
+    [``low``, ``high``], or ``exponential`` with ``mean`` (many quick records, a long tail)."""
+
+    distribution: str = "constant"
+    mean: float = 0.0
+    low: int = 0
+    high: int = 0
+
+    def total(self, count: int, rng: Any) -> int:
+        """Milliseconds to process ``count`` records (one draw per record, from ``rng``)."""
+        if self.distribution == "constant" or count <= 0:
+            return round(self.mean * count)
+        if self.distribution == "uniform":
+            return round(sum(rng.uniform(self.low, self.high) for _ in range(count)))
+        return round(sum(rng.expovariate(1.0 / self.mean) for _ in range(count))) if self.mean > 0 else 0
+
+
+@dataclass(frozen=True)
 class ConsumerSpec:
     """A consumer application: in group ``group.id`` (``subscribe``) or standalone (``assign``
     of every partition of ``topics``), processing each record for ``processing_ms`` and
@@ -83,6 +102,7 @@ class ConsumerSpec:
     commit: str = "auto"
     async_processing: bool = False  # hand records to a worker and poll on (auto-commit then loses)
     on_failure: FailurePolicy | None = None
+    processing_time: ProcessingTime | None = None  # a distribution; None: processing_ms every time
 
     @property
     def group(self) -> str | None:

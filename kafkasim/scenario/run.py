@@ -308,6 +308,7 @@ class ConsumerApp:
         self.consumer: Consumer | None = None
         self.run_id = 0
         self.stall_until = 0
+        self._processing_rng = self.world.rng(f"processing:{spec.name}")
         self.failures: Any = None
         if spec.on_failure is not None:
             from kafkasim.scenario.failures import FailureHandling
@@ -351,6 +352,11 @@ class ConsumerApp:
         self.world.emit("app.stall", self.spec.name, consumer=self.spec.name, group=self.spec.group,
                         duration_ms=duration_ms)
 
+    def processing(self, count: int) -> int:
+        """Milliseconds the application spends on ``count`` records (``processing_ms``)."""
+        dist = self.spec.processing_time
+        return self.spec.processing_ms * count if dist is None else dist.total(count, self._processing_rng)
+
     def _processed(self, c: Consumer, chunk: Any, offset: int, count: int) -> None:
         b = chunk.batch
         self.world.emit("app.processed", self.spec.name, consumer=self.spec.name, group=self.spec.group,
@@ -361,9 +367,8 @@ class ConsumerApp:
         world, spec = self.world, self.spec
         c = self.consumer
         assert c is not None
-        per = spec.processing_ms
         if spec.async_processing:
-            yield from self._async_loop(run_id, c, per)
+            yield from self._async_loop(run_id, c)
             return
         while run_id == self.run_id and not c.closed:
             if self.stall_until > world.now:
@@ -388,15 +393,15 @@ class ConsumerApp:
             for chunk in chunks:
                 if spec.commit == "after-record":
                     for i in range(chunk.count):
-                        if per:
-                            yield world.timeout(per)
+                        if ms := self.processing(1):
+                            yield world.timeout(ms)
                         if run_id != self.run_id:
                             return
                         self._processed(c, chunk, chunk.offset + i, 1)
                         yield c.commit(offsets=[(chunk.tp, chunk.offset + i + 1)], asynchronous=False)
                     continue
-                if per:
-                    yield world.timeout(per * chunk.count)
+                if ms := self.processing(chunk.count):
+                    yield world.timeout(ms)
                 if run_id != self.run_id:
                     return
                 self._processed(c, chunk, chunk.offset, chunk.count)
@@ -409,7 +414,7 @@ class ConsumerApp:
                 c.commit(offsets=next_offsets(chunks), asynchronous=True)
 
 
-    def _async_loop(self, run_id: int, c: Consumer, per: int) -> Generator[Any, Any, None]:
+    def _async_loop(self, run_id: int, c: Consumer) -> Generator[Any, Any, None]:
         """Poll and hand records to a worker at once; the worker processes them one by one.
 
         The gotcha: auto-commit commits the positions poll reached, not what the worker has
@@ -427,8 +432,8 @@ class ConsumerApp:
                     yield ev
                     continue
                 chunk = queue.popleft()
-                if per:
-                    yield world.timeout(per * chunk.count)
+                if ms := self.processing(chunk.count):
+                    yield world.timeout(ms)
                 if run_id != self.run_id:
                     return
                 self._processed(c, chunk, chunk.offset, chunk.count)

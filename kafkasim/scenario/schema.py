@@ -139,7 +139,14 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
                    "description": "topics to read (subscribe with a group.id, else assign every partition)"},
         "members": _int(1, 1, "how many identical consumers (named name-1..N)"),
         "start_ms": _int(0, 0, "when to start (ms)"),
-        "processing_ms": _int(0, 0, "time to process one record (ms)"),
+        "processing_ms": {"anyOf": [
+            _int(0, 0, "ms per record"),
+            {"type": "object", "additionalProperties": False, "required": ["distribution", "min", "max"],
+             "properties": {"distribution": {"const": "uniform"}, "min": _int(0), "max": _int(0)}},
+            {"type": "object", "additionalProperties": False, "required": ["distribution", "mean"],
+             "properties": {"distribution": {"const": "exponential"}, "mean": {"type": "number", "minimum": 0}}},
+        ], "description": "time to process one record: ms, or {distribution: uniform, min, max} / "
+                          "{distribution: exponential, mean}"},
         "processing": {"enum": ["sync", "async"], "default": "sync",
                        "description": "sync (process, then poll again) or async (hand records to a worker, poll on)"},
         "commit": {"enum": list(COMMIT_STRATEGIES), "default": "auto",

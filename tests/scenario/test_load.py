@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from kafkasim.cli import main
+from kafkasim.errors import ScenarioError
 
 GOOD = """\
 name: good
@@ -101,3 +102,60 @@ def test_huge_file_rejected(tmp_path: Path, capsys) -> None:
 def test_missing_file(tmp_path: Path, capsys) -> None:
     assert main(["run", str(tmp_path / "nope.yaml")]) == 2
     assert "nope.yaml" in capsys.readouterr().err
+
+
+# -- processing time distributions ---------------------------------------------------------------------
+_PROC = """
+name: proc
+duration_ms: 20000
+cluster: {{brokers: 1}}
+topics: [{{name: t, partitions: 1, replication_factor: 1}}]
+producers: [{{name: p, workload: {{topic: t, count: 400, rate_per_s: 100}}}}]
+consumers:
+  - {{name: c, topics: [t], processing_ms: {proc}, commit: after-poll,
+     config: {{group.id: g, auto.offset.reset: earliest, max.poll.records: 1}}}}
+"""
+
+
+@pytest.mark.parametrize("proc,problem", [
+    ("{distribution: normal, mean: 5}", "expected one of uniform, exponential, got 'normal'"),
+    ("{distribution: uniform, min: 9, max: 3}", "must be >= 9"),
+    ("{distribution: uniform, mean: 3}", "'mean' does not apply to distribution uniform"),
+    ("{distribution: exponential}", "missing required key 'mean'"),
+    ("{distribution: exponential, mean: -1}", "must be >= 0"),
+])
+def test_bad_processing_distributions_are_located_errors(proc: str, problem: str) -> None:
+    from kafkasim.scenario.load import loads
+
+    with pytest.raises(ScenarioError, match=re.escape(problem)) as exc:
+        loads(_PROC.format(proc=proc), "proc.yaml")
+    assert str(exc.value).startswith("proc.yaml:")
+
+
+@pytest.mark.parametrize("proc", ["10", "{distribution: uniform, min: 2, max: 18}",
+                                  "{distribution: exponential, mean: 10}"])
+def test_a_backlog_takes_the_sum_of_the_draws(proc: str) -> None:
+    """400 records wait when the consumer starts; processed back to back, they take about
+    400 x the mean (10 ms), whatever the distribution (the sum of 400 draws is within 10 %)."""
+    from kafkasim.scenario.load import loads
+    from kafkasim.scenario.run import run
+
+    text = _PROC.format(proc=proc).replace("processing_ms:", "start_ms: 6000, processing_ms:")
+    sc = loads(text)
+    assert sc.consumers[0].processing_ms == 10
+    times = [e.t for e in run(sc).trace.events if e.kind == "app.processed"]
+    assert len(times) == 400
+    assert 3600 <= times[-1] - times[0] <= 4400 + 400  # + a poll's round trip per record at most
+
+
+def test_processing_time_draws_stay_in_range_with_the_right_mean() -> None:
+    import random
+
+    from kafkasim.scenario.model import ProcessingTime
+
+    uniform, expo = ProcessingTime("uniform", 10.0, 2, 18), ProcessingTime("exponential", 10.0)
+    draws = [uniform.total(1, random.Random(i)) for i in range(3000)]
+    assert min(draws) >= 2 and max(draws) <= 18 and 9.5 <= sum(draws) / 3000 <= 10.5
+    draws = [expo.total(1, random.Random(i)) for i in range(3000)]
+    assert min(draws) >= 0 and max(draws) > 40 and 9 <= sum(draws) / 3000 <= 11  # a long tail
+    assert ProcessingTime("constant", 7.0).total(3, None) == 21

@@ -8,6 +8,7 @@ is one :class:`~kafkasim.errors.ScenarioError`, ``file:line:col: path: problem``
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Callable
 from pathlib import Path as FsPath
@@ -310,6 +311,7 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
         wp = (*p, "workload")
         w = r.mapping(r.get(m, p, "workload", dict), wp, {
             "topic": "topic to send to", "count": "records to send", "rate_per_s": "records per second",
+            "duration_ms": "instead of count: send at rate_per_s for this long",
             "start_ms": "when to start", "key": "record keys (omit for null keys)", "value_size": "bytes per value",
             "partition": "explicit partition",
             "transaction": "send in transactions: {size: records per transaction, abort_every: n}",
@@ -317,10 +319,20 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             "headers": "record headers: {name: value}; values may use {n} (record number) and {producer}",
             "value_compressibility": "share of the values' bytes a codec can squeeze, 0..1 (default 0.8)"})
         topic = _topic_ref(r, w, wp, topics)
-        count = r.get(w, wp, "count", int, minimum=0, maximum=MAX_RECORDS)
         rate = r.get(w, wp, "rate_per_s", float, 1000.0)
         if rate <= 0:
             raise r.error((*wp, "rate_per_s"), f"must be > 0, got {rate}")
+        if ("count" in w) == ("duration_ms" in w):
+            raise r.error(wp, "give either count (records to send) or duration_ms (send at rate_per_s for "
+                          "this long), not " + ("both" if "count" in w else "neither"))
+        if "count" in w:
+            count = r.get(w, wp, "count", int, minimum=0, maximum=MAX_RECORDS)
+        else:  # rate and duration: the records due within duration_ms (record i is due at i / rate)
+            sending = r.get(w, wp, "duration_ms", int, minimum=0)
+            count = min(math.ceil(sending * rate / 1000.0), MAX_RECORDS + 1)
+            if count > MAX_RECORDS:
+                raise r.error((*wp, "duration_ms"), f"{sending} ms at {rate:g}/s is more than {MAX_RECORDS} records "
+                              "(a simulation this size would not fit in memory)")
         start = r.get(w, wp, "start_ms", int, 0, minimum=0)
         value_size = r.get(w, wp, "value_size", int, 100, minimum=0)
         partition = r.get(w, wp, "partition", int, -1, minimum=-1)

@@ -91,7 +91,8 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
     },
     "workload": {
         "topic": _str("topic to send to (one of topics[].name)"),
-        "count": _int(0, None, "records to send"),
+        "count": _int(0, None, "records to send (or give duration_ms)"),
+        "duration_ms": _int(0, None, "instead of count: send at rate_per_s for this long (ms)"),
         "rate_per_s": {"type": "number", "exclusiveMinimum": 0, "default": 1000, "description": "records per second"},
         "start_ms": _int(0, 0, "when to start (ms)"),
         "key": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/key"}],
@@ -184,7 +185,7 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
 
 REQUIRED = {
     "top": ["duration_ms", "cluster", "topics"], "cluster": ["brokers"], "network": ["latency_ms"],
-    "topic": ["name"], "producer": ["workload"], "workload": ["topic", "count"], "consumer": ["topics"],
+    "topic": ["name"], "producer": ["workload"], "workload": ["topic"], "consumer": ["topics"],
     "fault": ["at_ms", "action"], "pipeline": ["name", "input", "output"],
 }
 
@@ -283,6 +284,12 @@ def _expect() -> dict[str, Any]:
     }
 
 
+def _workload() -> dict[str, Any]:
+    s = _obj("workload", "what the producer sends")
+    s["oneOf"] = [{"required": ["count"]}, {"required": ["duration_ms"]}]
+    return s
+
+
 def _fault() -> dict[str, Any]:
     s = _obj("fault", "one scheduled fault: at_ms, action and its target")
     node = ["crash", "restart", "close", "stall"]
@@ -321,7 +328,7 @@ def build() -> dict[str, Any]:
             "latency": _obj("latency", "one-way link latency, uniform in [min, max] ms"),
             "topic": _obj("topic", "a topic to create"),
             "producer": _obj("producer", "a producer and its workload"),
-            "workload": _obj("workload", "what the producer sends"),
+            "workload": _workload(),
             "key": _obj("key", "record keys: pattern formatted with n in [0, cardinality)"),
             "transaction": _obj("transaction", "transactions of the workload"),
             "failures": _obj("failures", "records whose processing fails"),

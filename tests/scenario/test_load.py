@@ -159,3 +159,33 @@ def test_processing_time_draws_stay_in_range_with_the_right_mean() -> None:
     draws = [expo.total(1, random.Random(i)) for i in range(3000)]
     assert min(draws) >= 0 and max(draws) > 40 and 9 <= sum(draws) / 3000 <= 11  # a long tail
     assert ProcessingTime("constant", 7.0).total(3, None) == 21
+
+
+# -- workload: count, or rate and duration ---------------------------------------------------------
+_WL = """
+name: wl
+duration_ms: 10000
+cluster: {{brokers: 1}}
+topics: [{{name: t, partitions: 1, replication_factor: 1}}]
+producers: [{{name: p, workload: {{topic: t, {wl}}}}}]
+"""
+
+
+@pytest.mark.parametrize("wl,count", [("rate_per_s: 100, duration_ms: 2000", 200),
+                                      ("rate_per_s: 100, duration_ms: 2005", 201),  # due at 0, 10, ..., 2000
+                                      ("rate_per_s: 0.5, duration_ms: 1", 1), ("duration_ms: 0", 0)])
+def test_rate_and_duration_give_the_records_due_in_that_time(wl: str, count: int) -> None:
+    from kafkasim.scenario.load import loads
+
+    assert loads(_WL.format(wl=wl)).producers[0].workload.count == count
+
+
+@pytest.mark.parametrize("wl,problem", [("count: 5, duration_ms: 100", "not both"),
+                                        ("rate_per_s: 10", "not neither"),
+                                        ("rate_per_s: 1e9, duration_ms: 999999999", "more than 100000000 records")])
+def test_count_or_duration_exactly_one(wl: str, problem: str) -> None:
+    from kafkasim.scenario.load import loads
+
+    with pytest.raises(ScenarioError, match=problem) as exc:
+        loads(_WL.format(wl=wl), "wl.yaml")
+    assert str(exc.value).startswith("wl.yaml:6:")

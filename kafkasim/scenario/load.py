@@ -497,7 +497,7 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
         p = ("faults", i)
         m = r.mapping(item, p, {
             "at_ms": "when", "action": f"one of {', '.join(FAULT_ACTIONS)}", "target": "node to crash/restart",
-            "from": "link source node", "to": "link destination node(s)", "both": "both directions (default true)",
+            "from": "link source node(s)", "to": "link destination node(s)", "both": "both directions (default true)",
             "count": "messages to drop", "extra_ms": "added latency", "duration_ms": "how long a stall lasts",
             "point": f"pipelines: crash at the next {'|'.join(CRASH_POINTS)}"})
         at = r.get(m, p, "at_ms", int, minimum=0)
@@ -534,21 +534,31 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
                 raise r.error((*p, "point"), "point: applies to a crash of a pipeline")
             out.append(Fault(at, action, target, duration_ms=duration_ms, point=point))
             continue
-        src = node("from")
-        to = m.get("to")
-        peers = [to] if isinstance(to, str) else to
-        if not isinstance(peers, list) or not peers:
-            raise r.error((*p, "to"), f"expected a node name or a list of node names, got {_got(to)}")
-        for j, peer in enumerate(peers):
-            if peer not in nodes or peer == src:
-                raise r.error((*p, "to") if isinstance(to, str) else (*p, "to", j),
-                              f"'{peer}' is not another node{yamlsafe.suggest(str(peer), nodes)}")
+        sides = []
+        for key in ("from", "to"):  # a node, or a list of nodes: a cut between two node sets
+            v = m.get(key)
+            names = [v] if isinstance(v, str) else v
+            if key not in m:
+                raise r.error(p, f"missing required key '{key}'")
+            if not isinstance(names, list) or not names:
+                raise r.error((*p, key), f"expected a node name or a list of node names, got {_got(v)}")
+            for j, name in enumerate(names):
+                if name not in nodes:
+                    raise r.error((*p, key) if isinstance(v, str) else (*p, key, j),
+                                  f"unknown node '{name}'{yamlsafe.suggest(str(name), nodes)}; "
+                                  f"nodes: {', '.join(sorted(nodes))}")
+            sides.append(names)
+        both_sides = set(sides[0]) & set(sides[1])
+        if both_sides:
+            raise r.error((*p, "to"), f"'{sorted(both_sides)[0]}' is on both sides of the link; "
+                          "from and to must be different nodes")
         both = r.get(m, p, "both", bool, action != "drop")
         count = r.get(m, p, "count", int, 1, minimum=1)
         extra = r.get(m, p, "extra_ms", int, 0, minimum=0)
         if action == "slow" and "extra_ms" not in m:
             raise r.error(p, "missing required key 'extra_ms' for a slow link")
-        out.append(Fault(at, action, src, tuple(peers), both, count, extra))
+        for src in sides[0]:
+            out.append(Fault(at, action, src, tuple(sides[1]), both, count, extra))
     return tuple(sorted(out, key=lambda f: f.at_ms))
 
 

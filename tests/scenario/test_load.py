@@ -189,3 +189,22 @@ def test_count_or_duration_exactly_one(wl: str, problem: str) -> None:
     with pytest.raises(ScenarioError, match=problem) as exc:
         loads(_WL.format(wl=wl), "wl.yaml")
     assert str(exc.value).startswith("wl.yaml:6:")
+
+
+def test_a_cut_between_node_sets_is_one_fault_per_source() -> None:
+    from kafkasim.scenario.load import loads
+
+    text = """
+name: sets
+duration_ms: 1000
+cluster: {brokers: 4}
+topics: [{name: t, partitions: 1, replication_factor: 3}]
+faults:
+  - {at_ms: 10, action: cut, from: [broker-1, broker-2], to: [broker-3, broker-4]}
+  - {at_ms: 20, action: cut, from: [broker-1], to: broker-1}
+"""
+    with pytest.raises(ScenarioError, match=r"sets.yaml:8:.*'broker-1' is on both sides"):
+        loads(text, "sets.yaml")
+    faults = loads(text.rsplit("  - {at_ms: 20", 1)[0]).faults
+    assert [(f.target, f.peers) for f in faults] == [("broker-1", ("broker-3", "broker-4")),
+                                                    ("broker-2", ("broker-3", "broker-4"))]

@@ -65,6 +65,10 @@ class GroupMember:
         self._hb_token = 0
         self._auto_commit_at = self.world.now + conf["auto.commit.interval.ms"]
         self._find_inflight = False
+        self._find_seq = 0
+        self._find_waiters: list[Callable[[], None]] = []
+        node = self.world.net.node(self.c.name)
+        self._incarnation = node.incarnation  # a crashed process's member stops looking
         self._lost_id = ""  # the member id we had before our generation was reset
 
     # -- application hooks ------------------------------------------------------------------------
@@ -97,38 +101,64 @@ class GroupMember:
 
     # -- coordinator discovery --------------------------------------------------------------------
     def _with_coordinator(self, then: Callable[[], None]) -> None:
+        """Run ``then`` once the coordinator is known: at once, or when FindCoordinator answers.
+        Every caller waiting meanwhile is served (a commit must not be dropped while a join is
+        also looking for the coordinator)."""
         if self.coordinator >= 0:
             then()
             return
-        if self._find_inflight:
+        self._find_waiters.append(then)
+        if not self._find_inflight:
+            self._find()
+
+    def _process_alive(self) -> bool:
+        node = self.world.net.node(self.c.name)
+        return node.alive and node.incarnation == self._incarnation
+
+    def _find(self) -> None:
+        if not self._process_alive():
+            self._find_waiters.clear()
+            return
+        if self.coordinator >= 0:
+            self._serve_waiters()
             return
         brokers = sorted(self.c.cluster.brokers)
         start = self.world.rng(f"find:{self.c.name}").randrange(len(brokers))
-        token = self._token
+        self._find_seq += 1
+        seq = self._find_seq
+        from kafkasim.group.coordinator import handle_find_coordinator
+
+        def reply(err: KafkaError, leader: int) -> None:
+            if seq != self._find_seq or not self._find_inflight:
+                return  # timed out already; a newer FindCoordinator is in flight
+            self._find_inflight = False
+            if err is E.NONE and leader >= 0:
+                self.coordinator = leader
+                self._serve_waiters()
+            else:
+                self.world.at(self.conf["retry.backoff.ms"], self._retry_find)
+
         for i in range(len(brokers)):
             b = self.c.cluster.brokers[brokers[(start + i) % len(brokers)]]
-            from kafkasim.group.coordinator import handle_find_coordinator
-
-            def reply(err: KafkaError, leader: int) -> None:
-                self._find_inflight = False
-                if token != self._token:
-                    return
-                if err is E.NONE and leader >= 0:
-                    self.coordinator = leader
-                    then()
-                else:
-                    self.world.at(self.conf["retry.backoff.ms"], self._with_coordinator, then)
-
             if self.world.net.send(self.c.name, b.name, handle_find_coordinator, b, self.group_id, self.c.name, reply):
                 self._find_inflight = True
-                self.world.at(self.conf["request.timeout.ms"], self._find_timeout, token, then)
+                self.world.at(self.conf["request.timeout.ms"], self._find_timeout, seq)
                 return
-        self.world.at(self.conf["retry.backoff.ms"], self._with_coordinator, then)
+        self.world.at(self.conf["retry.backoff.ms"], self._retry_find)
 
-    def _find_timeout(self, token: int, then: Callable[[], None]) -> None:
-        if self._find_inflight and token == self._token:
+    def _retry_find(self) -> None:
+        if not self._find_inflight and self._find_waiters:
+            self._find()
+
+    def _serve_waiters(self) -> None:
+        waiters, self._find_waiters = self._find_waiters, []
+        for then in waiters:
+            then()
+
+    def _find_timeout(self, seq: int) -> None:
+        if self._find_inflight and seq == self._find_seq:
             self._find_inflight = False
-            self._with_coordinator(then)
+            self._retry_find()
 
     def _coordinator_lost(self) -> None:
         self.coordinator = -1

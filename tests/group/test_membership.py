@@ -846,3 +846,28 @@ def test_offsets_are_per_group() -> None:
         leader = c.controller.partitions[TopicPartition(OFFSETS_TOPIC, offsets_partition(gid, n))].leader
         offs[gid] = c.brokers[leader].coordinator.committed(gid).get(TopicPartition("t", 0))
     assert offs["g1"] == 500 and 0 < offs["g2"] < 500
+
+
+def test_commits_made_while_the_coordinator_is_being_found_all_complete() -> None:
+    """Two commits before the coordinator is known: the second arrives while FindCoordinator is in
+    flight; both must be sent once it answers (one used to be dropped, and a commitSync would
+    then wait forever)."""
+    c = make_cluster()
+    k = kafkasim.Consumer(conf(), c, "standalone")
+    k.assign([TopicPartition("t", 0)])
+    first = k.commit(offsets=[(TopicPartition("t", 0), 3)], asynchronous=False)
+    second = k.commit(offsets=[(TopicPartition("t", 0), 5)], asynchronous=False)
+    advance(c, 2000)
+    assert first.triggered and second.triggered and first.value is None and second.value is None
+    assert [e.data["offsets"] for e in events(c, "commit.ok", node="standalone")] == [[["t", 0, 3]], [["t", 0, 5]]]
+
+
+def test_a_crashed_consumer_stops_looking_for_its_coordinator() -> None:
+    c = make_cluster()
+    k = kafkasim.Consumer(conf(), c, "standalone")
+    k.assign([TopicPartition("t", 0)])
+    k.commit(offsets=[(TopicPartition("t", 0), 3)], asynchronous=True)
+    k.crash()
+    advance(c, 120_000)
+    assert not events(c, "commit.ok", "commit.fail", node="standalone")
+    assert not k.group._find_waiters and not k.group._find_inflight  # no FindCoordinator retried forever

@@ -67,6 +67,7 @@ class GroupMember:
         self._find_inflight = False
         self._find_seq = 0
         self._find_waiters: list[Callable[[], None]] = []
+        self._pending_assignment: tuple[int, tuple[TopicPartition, ...]] | None = None
         node = self.world.net.node(self.c.name)
         self._incarnation = node.incarnation  # a crashed process's member stops looking
         self._lost_id = ""  # the member id we had before our generation was reset
@@ -87,6 +88,8 @@ class GroupMember:
         self._schedule_poll_timeout()
         if self.state == "left":
             return
+        if self._pending_assignment is not None:
+            self._complete_join()
         if self.state == "stable" and self.conf["enable.auto.commit"] and now >= self._auto_commit_at:
             self._auto_commit_at = now + self.conf["auto.commit.interval.ms"]
             self.commit(self.c.positions(), reason="auto")
@@ -295,21 +298,33 @@ class GroupMember:
             self.state = "joining"
             self._retry_join(token)
             return
+        # Java: the SyncGroup future completes on whichever thread polls the network (the member is
+        # STABLE and heartbeats from then on), but onJoinComplete — the new assignment, revocations
+        # and the rebalance callbacks — runs on the application thread, inside poll()
+        self.state = "stable"
+        self._start_heartbeats()
+        self._pending_assignment = (self.generation, tuple(assignment))
+        if self.c.in_poll():
+            self._complete_join()
+
+    def _complete_join(self) -> None:
+        """onJoinComplete: take the assignment SyncGroup returned (inside poll())."""
+        pending, self._pending_assignment = self._pending_assignment, None
+        if pending is None or pending[0] != self.generation or self.state != "stable":
+            return  # a newer rebalance or a lost membership replaced it
         owned = set(self.c.assignment())
-        new = set(assignment)
+        new = set(pending[1])
         revoked = sorted(owned - new)
         added = sorted(new - owned)
         if revoked:
             self._revoke(revoked)
         self.c._add_partitions(added)
-        self.state = "stable"
         self.world.emit("member.assigned", self.c.name, group=self.group_id, member=self.member_id,
                         generation=self.generation, protocol=self.protocol.name.lower(),
                         added=[[tp.topic, tp.partition] for tp in added],
                         partitions=[[tp.topic, tp.partition] for tp in sorted(new)])
         if self.on_assign is not None:
             self.on_assign(self.c, added)
-        self._start_heartbeats()
         if revoked and self.protocol is RebalanceProtocol.COOPERATIVE:
             self.request_rejoin("revoked partitions to hand over")  # KIP-429 follow-up rebalance
         elif self.needs_join:

@@ -426,11 +426,7 @@ def test_member_that_dies_right_after_its_assignment_still_expires() -> None:
 
 @pytest.mark.parametrize("strategy", [
     pytest.param(EAGER, id="eager"),
-    pytest.param(COOPERATIVE, id="cooperative", marks=pytest.mark.xfail(
-        reason="model bug: SyncGroup responses are applied as they arrive, so on_revoke/on_assign run "
-               "while the application is busy outside poll() (e.g. mid-batch on a partition just "
-               "revoked); Java and confluent-kafka run them on the application thread inside poll()",
-        strict=True)),
+    pytest.param(COOPERATIVE, id="cooperative"),
 ])
 def test_rebalance_callbacks_run_inside_poll(strategy: list[str]) -> None:
     """Rebalance callbacks are invoked from within poll()/consume() (or close()), never while the

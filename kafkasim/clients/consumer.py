@@ -165,6 +165,16 @@ class Consumer:
         """Is the application blocked in poll() right now (so rebalances can proceed)?"""
         return bool(self._waiters)
 
+    def _member(self) -> Any:
+        """The group client: made on subscribe, or on first use by an assign()ed consumer with a
+        group.id (which commits and reads committed offsets without joining: Kafka's standalone
+        consumer)."""
+        if self.group is None:
+            from kafkasim.group.membership import GroupMember
+
+            self.group = GroupMember(self)
+        return self.group
+
     def positions(self) -> dict[TopicPartition, int]:
         """Offsets to commit for the assignment: stored offsets, else positions."""
         out = {}
@@ -186,14 +196,10 @@ class Consumer:
                          o[-1] for o in offsets}
         else:
             to_commit = self.positions()
-        if self.group is None:
-            from kafkasim.group.membership import GroupMember
-
-            if self.group_id is None:
-                ev.fail(KafkaException(E._STATE, "commit() needs a group.id"))
-                return ev
-            self.group = GroupMember(self)
-        self.group.commit(to_commit, reason="sync" if not asynchronous else "async", event=ev)
+        if self.group_id is None:
+            ev.fail(KafkaException(E._STATE, "commit() needs a group.id"))
+            return ev
+        self._member().commit(to_commit, reason="sync" if not asynchronous else "async", event=ev)
         return ev
 
     def store_offsets(self, message: Message | None = None, offsets: list[Any] | None = None) -> None:
@@ -206,12 +212,8 @@ class Consumer:
     def committed(self, partitions: list[TopicPartition], timeout: float | None = None) -> simpy.Event:
         """Event yielding [(tp, committed offset or -1001)] from the group coordinator."""
         ev = self.world.event()
-        if self.group is None:
-            from kafkasim.group.membership import GroupMember
-
-            self.group = GroupMember(self)
         tps = [TopicPartition(*tp[:2]) for tp in partitions]
-        self.group.fetch_committed(tps, lambda offs: ev.triggered or ev.succeed(
+        self._member().fetch_committed(tps, lambda offs: ev.triggered or ev.succeed(
             [(tp, offs.get(tp, -1) if offs.get(tp, -1) >= 0 else -1001) for tp in tps]))
         return ev
 
@@ -258,7 +260,8 @@ class Consumer:
 
     # -- assignment and positions ----------------------------------------------------------------
     def assign(self, partitions: list[TopicPartition]) -> None:
-        """Replace the assignment; positions start unknown (resolved by auto.offset.reset)."""
+        """Replace the assignment; positions start unknown: the group's committed offset when there
+        is a group.id and one was committed, else auto.offset.reset."""
         tps = [TopicPartition(*tp[:2]) for tp in partitions]
         self.state = {tp: self.state.get(tp, PartitionFetchState()) for tp in tps}
         self.buffer = deque(c for c in self.buffer if c.tp in self.state)
@@ -470,7 +473,7 @@ class Consumer:
                 continue
             epoch = self.metadata.leader_epoch(tp)
             if st.position is None:
-                if self.group is not None:
+                if self.group_id is not None:  # Java: refreshCommittedOffsetsIfNeeded, for assign() too
                     self._fetch_committed(tp, st)
                 else:
                     self._reset(tp, self.conf["auto.offset.reset"])
@@ -583,7 +586,7 @@ class Consumer:
                 self._reset(tp, self.conf["auto.offset.reset"])
             self._kick()
 
-        self.group.fetch_committed([tp], then)
+        self._member().fetch_committed([tp], then)
 
     def _error(self, tp: TopicPartition, err: KafkaError) -> None:
         """Pause the partition and hand the error to the application's next poll

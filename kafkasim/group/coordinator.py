@@ -579,7 +579,11 @@ class GroupCoordinator:
 
 
 def handle_find_coordinator(broker: Broker, gid: str, client: str, reply: Callable[..., None]) -> None:
-    """FindCoordinator: the leader of the group's offsets partition, from this broker's metadata."""
+    """FindCoordinator: the leader of the group's offsets partition, from this broker's metadata.
+    Kafka creates ``__consumer_offsets`` on the first FindCoordinator (until its partitions have
+    leaders the answer is COORDINATOR_NOT_AVAILABLE, and the client retries)."""
+    if OFFSETS_TOPIC not in broker.cluster.topic_configs:
+        install(broker.cluster)
     n = broker.conf["offsets.topic.num.partitions"]
     rec = broker.meta.get(TopicPartition(OFFSETS_TOPIC, offsets_partition(gid, n)))
     leader = rec.leader if rec is not None else -1
@@ -591,7 +595,7 @@ def install(cluster: Any) -> None:
     """Put a group coordinator on every broker and create ``__consumer_offsets``.
 
     Kafka creates the offsets topic on the first FindCoordinator; kafkasim creates it when a
-    scenario has consumer groups (RF = min(offsets.topic.replication.factor, brokers)).
+    scenario has consumer groups, or then (RF = min(offsets.topic.replication.factor, brokers)).
     """
     conf = cluster.broker_conf
     if OFFSETS_TOPIC in cluster.topic_configs:

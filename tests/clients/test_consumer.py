@@ -278,3 +278,32 @@ def test_consumer_detects_truncation_after_an_unclean_election_and_resets_to_the
     for e in after:
         for i in range(e.data["count"]):
             assert in_log[e.data["offset"] + i] == (e.data["producer"], e.data["rec"] + i)
+
+
+# -- assign() with a group.id: committed offsets without joining -----------------------------------
+def test_an_assigned_consumer_with_a_group_id_starts_at_the_committed_offset() -> None:
+    """Java's standalone consumer: assign() does not join the group, but a position-less partition
+    is fetched from the group's committed offset (OffsetFetch) before auto.offset.reset applies."""
+    sim = sim_of("""
+        name: standalone
+        duration_ms: 20000
+        cluster: {brokers: 3}
+        topics: [{name: t, partitions: 1, replication_factor: 3}]
+        producers: [{name: app, workload: {topic: t, count: 100, rate_per_s: 100}}]
+        """)
+    first = Consumer({"group.id": "g", "auto.offset.reset": "earliest"}, sim.cluster, "first")
+    first.assign([TP])
+    sim.world.run(4000)
+    sim.world.process(_commit(first, 40))
+    sim.world.run(5000)
+    second = Reader(sim, {"group.id": "g", "auto.offset.reset": "earliest"}, "second")
+    other = Reader(sim, {"group.id": "other", "auto.offset.reset": "earliest"}, "third")
+    sim.world.run(9000)
+    assert second.offsets()[0] == 40 and other.offsets()[0] == 0
+    assert seeks(sim, consumer="second", reason="committed")[0].data["offset"] == 40
+    assert not [e for e in sim.world.trace.of("member.rejoin") if e.node in ("first", "second")]  # no join
+
+
+def _commit(c: Consumer, offset: int):
+    err = yield c.commit(offsets=[(TP, offset)], asynchronous=False)
+    assert err is None

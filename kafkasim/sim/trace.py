@@ -105,7 +105,7 @@ KINDS: dict[str, str] = {
     "app.fatal": "An application stopped on a fatal error (e.g. its producer was fenced: PRODUCER_FENCED).",
     "app.close": "A consumer application closed its consumer gracefully.",
     "app.stall": "A consumer application stopped polling for `duration_ms` (stuck processing).",
-    "lag": "Sampled group lag per partition: hw - committed offset (committed -1 when none).",
+    "lag": "Sampled group lag per partition: hw - committed offset; with none committed (-1) hw - log start, where kafka-consumer-groups.sh shows '-'.",
     # transactions
     "txn.state": "A transaction coordinator changed a transactional id's state (Ongoing, PrepareCommit, ...).",
     "txn.timeout": "The coordinator aborted a transaction open longer than transaction.timeout.ms (epoch bumped).",

@@ -18,8 +18,6 @@ from typing import Any
 
 from kafkasim.sim.trace import Trace
 
-PRODUCER_STATS = ("batches", "records_per_batch", "bytes_uncompressed", "bytes_sent", "compression_rate")
-
 
 def _summary(batches: int, records: int, uncompressed: int, sent: int) -> dict[str, Any]:
     return {

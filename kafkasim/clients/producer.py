@@ -204,12 +204,13 @@ class Producer:
         self._inc += 1
         self._conns.clear()
 
-    def unacknowledged(self) -> list[ProducerBatch]:
-        """What a crashed instance had not seen acknowledged: batches queued or in flight, by
-        partition and record number (an application that re-sends them after a restart)."""
+    def unacknowledged(self) -> tuple[list[ProducerBatch], dict[TopicPartition, int]]:
+        """What a crashed instance had not seen acknowledged — batches queued or in flight, by
+        partition and record number — and each partition's next record number: what
+        :meth:`resend` of a restarted application's new instance takes."""
         out = {id(b): b for q in self._queues.values() for b in q if not b.done}
         out.update({id(b): b for bs in self._inflight_batches.values() for b in bs if not b.done})
-        return sorted(out.values(), key=lambda b: (b.tp, b.rec))
+        return sorted(out.values(), key=lambda b: (b.tp, b.rec)), dict(self._rec_next)
 
     def resend(self, batches: list[ProducerBatch], rec_next: dict[TopicPartition, int]) -> None:
         """Queue another instance's unacknowledged records again, as new produce() calls of the same

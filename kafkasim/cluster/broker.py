@@ -463,9 +463,13 @@ class Broker:
             if "delete" not in str(cfg.get("cleanup.policy", "delete")):
                 continue
             log = self.parts[tp].log
+            ms, max_bytes = cfg["retention.ms"], cfg["retention.bytes"]
+            # nothing can go while the oldest batch is young enough and the log small enough
+            if not log.batches or ((ms < 0 or now - log.batches[0].timestamp <= ms)
+                                   and (max_bytes < 0 or log.size <= max_bytes)):
+                continue
             before = log.log_start
             spans = log.segment_spans()
-            ms, max_bytes = cfg["retention.ms"], cfg["retention.bytes"]
             k = 0
             # deleteRetentionMsBreachedSegments, then deleteRetentionSizeBreachedSegments
             while ms >= 0 and k < len(spans) and _deletable(spans[k], log) and now - spans[k][3] > ms:

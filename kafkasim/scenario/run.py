@@ -197,7 +197,7 @@ class ProducerApp:
         if p is None or p.closed:
             return
         self.run_id += 1
-        self.unacked = (p.unacknowledged(), dict(p._rec_next))
+        self.unacked = p.unacknowledged()
         p.crash()
 
     def restart(self) -> None:

@@ -9,6 +9,8 @@ each partition's leader, from its position, and receives only records below the 
 watermark; a position with no offset is reset per ``auto.offset.reset``; after a leader
 change it validates its position against the new leader's epochs (KIP-320) and resets to
 the divergence point when the log it read was truncated.
+Fetches run in an incremental fetch session per broker (KIP-227): a request names only the
+partitions whose position changed, or that it stops fetching (buffered, paused, revoked).
 Simplified: one fetch in flight per broker; records are returned at most one partition
 chunk at a time per internal step; consumer groups come with the group coordinator.
 """
@@ -20,8 +22,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafkasim.clients.metadata import ClientMetadata
+from kafkasim.cluster.fetch_session import FetchSessionHandler
 from kafkasim.cluster.log import CONTROL_ABORT
-from kafkasim.cluster.protocol import FetchPartition, FetchPartitionData, FetchRequest
+from kafkasim.cluster.protocol import (
+    FetchPartition,
+    FetchPartitionData,
+    FetchRequest,
+    FetchResponse,
+)
 from kafkasim.errors import KafkaError, KafkaException
 from kafkasim.records import (
     CORRELATION_HEADER,
@@ -124,6 +132,7 @@ class Consumer:
         self._inc = 0
         self.closed = False
         self._pending: dict[int, Any] = {}  # broker id -> callback failing its fetch in flight
+        self._sessions: dict[int, FetchSessionHandler] = {}  # broker id -> our fetch session there
         self.group: Any = None  # GroupMember once subscribed
         self._errors: deque[Message] = deque()  # errors for the application's next poll
         self._stored: dict[TopicPartition, int] = {}
@@ -499,19 +508,24 @@ class Consumer:
 
     def _fetch(self, leader: int, parts: dict[TopicPartition, FetchPartition]) -> None:
         b = self.cluster.brokers[leader]
-        req = FetchRequest(-1, self.name, self.conf["fetch.max.wait.ms"], parts,
-                           self.conf["fetch.max.bytes"], self.conf["isolation.level"])
+        session = self._sessions.setdefault(leader, FetchSessionHandler())
+        changed, forgotten = session.diff(parts)
+        req = FetchRequest(-1, self.name, self.conf["fetch.max.wait.ms"], changed,
+                           self.conf["fetch.max.bytes"], self.conf["isolation.level"],
+                           session_id=session.session_id, session_epoch=session.epoch,
+                           forgotten=tuple(forgotten))
         self._inflight.add(leader)
         state = {"done": False}
         inc = self._inc
 
-        def on_response(data: dict[TopicPartition, FetchPartitionData] | None) -> None:
+        def on_response(resp: FetchResponse | None) -> None:
             if state["done"] or inc != self._inc:
                 return
             state["done"] = True
             self._inflight.discard(leader)
             self._pending.pop(leader, None)
-            self._on_fetch(leader, parts, data)
+            session.handle_response(resp.session_id if resp else 0, resp is not None and resp.error is E.NONE)
+            self._on_fetch(leader, parts, resp.partitions if resp is not None else None)
 
         self._pending[leader] = on_response
         if not self.world.net.send(self.name, b.name, b.handle_fetch, req, on_response):

@@ -2,8 +2,10 @@
 
 Kafka: ``KafkaApis`` / ``ReplicaManager`` / ``DelayedProduce`` / ``DelayedFetch`` /
 ``ReplicaFetcherThread``, in KRaft mode (metadata comes from the controller).
-Simplified: one fetcher per (follower, leader) pair; no fetch sessions or quotas; the
-high watermark is checkpointed continuously (Kafka: every 5 s).
+Fetches run in incremental fetch sessions (KIP-227, :mod:`kafkasim.cluster.fetch_session`):
+a round costs the partitions with something new, not every partition the leader hosts.
+Simplified: one fetcher per (follower, leader) pair; no quotas; the high watermark is
+checkpointed continuously (Kafka: every 5 s).
 """
 
 from __future__ import annotations
@@ -13,6 +15,13 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kafkasim.clients.compression import stored_size
+from kafkasim.cluster.fetch_session import (
+    FINAL_EPOCH,
+    INITIAL_EPOCH,
+    CachedPartition,
+    FetchSession,
+    FetchSessionHandler,
+)
 from kafkasim.cluster.log import BATCH_OVERHEAD, PartitionLog, RecordBatch
 from kafkasim.cluster.partition import DelayedProduce, Partition
 from kafkasim.cluster.protocol import (
@@ -22,6 +31,7 @@ from kafkasim.cluster.protocol import (
     FetchPartition,
     FetchPartitionData,
     FetchRequest,
+    FetchResponse,
     PartitionProduceResponse,
     PartitionRecord,
     ProducerBatch,
@@ -53,10 +63,13 @@ class ProduceContext:
     done: bool = False
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class DelayedFetch:
-    req: FetchRequest
-    reply: Callable[[dict[TopicPartition, FetchPartitionData]], None]
+    """A fetch session's request waiting in purgatory for news or ``max_wait_ms``."""
+
+    session: FetchSession
+    reply: Callable[[FetchResponse], None]
+    seq: int  # parking order: fetches woken together are answered in the order they parked
     done: bool = False
 
 
@@ -86,8 +99,12 @@ class Broker:
         self.meta: dict[TopicPartition, PartitionRecord] = {}  # metadata cache of every partition
         self.fenced: set[int] = set()  # brokers the controller has fenced (not ISR-eligible)
         self.metadata_offset = 0
-        self.fetch_waiters: dict[TopicPartition, list[DelayedFetch]] = {}  # woken by appends (followers)
-        self.consumer_waiters: dict[TopicPartition, list[DelayedFetch]] = {}  # woken by HW moves
+        self.sessions: dict[int, FetchSession] = {}  # incremental fetch sessions (KIP-227) by id
+        self.session_of: dict[str, FetchSession] = {}  # each client's session here
+        self.sessions_by_tp: dict[TopicPartition, list[FetchSession]] = {}
+        self._next_session_id = 1
+        self._park_seq = 0
+        self.unsettled: set[TopicPartition] = set()  # changed since the ISR check last found them quiet
         self.fetchers: dict[int, Fetcher] = {}
         self.incarnation = getattr(self, "incarnation", 0) + 1
 
@@ -141,6 +158,8 @@ class Broker:
                 self.topics[rec.name] = rec
             elif isinstance(rec, BrokerFencing):
                 (self.fenced.add if rec.fenced else self.fenced.discard)(rec.broker)
+                for tp in self.parts:  # ISR eligibility changed: the HW rule may now move the HW
+                    self._changed(tp)
             elif isinstance(rec, PartitionRecord) and latest[rec.tp] == i:
                 self.meta[rec.tp] = rec
                 self._apply_partition(rec)
@@ -154,6 +173,8 @@ class Broker:
         if log is None:
             log = self.logs[tp] = PartitionLog(tconf["segment.bytes"], tconf["segment.ms"])
         p = self.parts.get(tp)
+        if p is not None:
+            self._changed(tp)  # before the followers' state is reset by a new leadership
         if p is None:
             p = self.parts[tp] = Partition(
                 tp, log, self.id, min_isr=tconf["min.insync.replicas"],
@@ -181,6 +202,7 @@ class Broker:
                                     broker=self.id, offset=log.leo, dropped=dropped, reason="high_watermark")
                 if rec.leader != NO_LEADER:
                     self._follow(tp, rec.leader)
+        self._changed(tp)
         for service in self.services:
             service.on_partition(tp, p)
 
@@ -190,12 +212,14 @@ class Broker:
         if f is None:
             f = self.fetchers[leader] = Fetcher(self, leader)
         f.partitions.add(tp)
+        f.changed.add(tp)
         f.kick()  # a fetcher that went idle (no partitions) starts again
 
     def _stop_following(self, tp: TopicPartition, leader: int) -> None:
         f = self.fetchers.get(leader)
         if f is not None:
             f.partitions.discard(tp)
+            f.changed.add(tp)
 
     # -- produce ------------------------------------------------------------------------------
     def handle_produce(self, req: ProduceRequest, reply: Callable[..., None]) -> None:
@@ -276,8 +300,8 @@ class Broker:
         if pb.control:
             for service in self.services:
                 service.on_marker(tp, pb.producer_id, pb.control)
-            self._wake(self.consumer_waiters, tp)  # the LSO may move
-        self._wake(self.fetch_waiters, tp)
+            self._changed(tp, wake_consumers=True)  # the LSO may move
+        self._changed(tp, wake_followers=True)
         self._maybe_advance_hw(p)
         return p, base + pb.count, base
 
@@ -374,62 +398,190 @@ class Broker:
         self.world.emit("hw.advance", self.name, topic=p.tp.topic, partition=p.tp.partition, hw=hw)
         if p.waiting:
             self._complete_waiting(p)
-        self._wake(self.consumer_waiters, p.tp)
+        self._changed(p.tp, wake_consumers=True)
 
-    # -- fetch ----------------------------------------------------------------------------------
-    def handle_fetch(self, req: FetchRequest, reply: Callable[..., None]) -> None:
-        data = self._read(req)
-        if any(d.batches or d.error is not E.NONE or d.diverging_epoch for d in data.values()) \
-                or req.max_wait_ms <= 0:
-            self.world.net.send(self.name, req.client, reply, data)
+    # -- fetch (in incremental fetch sessions, KIP-227) ------------------------------------------
+    def handle_fetch(self, req: FetchRequest, reply: Callable[[FetchResponse], None]) -> None:
+        """Answer at once when there are records, an error or a divergence to report (or
+        ``max_wait_ms`` is 0); else park the request until news or ``max_wait_ms``
+        (``DelayedFetch``: followers wake on appends, consumers on HW or LSO moves)."""
+        s = self._session(req)
+        if isinstance(s, KafkaError):
+            self.world.net.send(self.name, req.client, reply, FetchResponse({}, req.session_id, s))
             return
-        df = DelayedFetch(req, reply)
-        waiters = self.fetch_waiters if req.replica_id >= 0 else self.consumer_waiters
-        for tp in req.partitions:
-            waiters.setdefault(tp, []).append(df)
+        data = self._read_session(s)
+        if req.max_wait_ms <= 0 or any(d.batches or d.error is not E.NONE or d.diverging_epoch
+                                       for d in data.values()):
+            self._respond_fetch(s, data, reply)
+            return
+        df = s.parked = DelayedFetch(s, reply, self._park_seq)
+        self._park_seq += 1
+        if not s.id:  # a sessionless fetch waits on its partitions only while parked
+            self._register(s, s.partitions)
         self.world.at(req.max_wait_ms, self._complete_fetch, df, self.incarnation)
 
-    def _wake(self, waiters: dict[TopicPartition, list[DelayedFetch]], tp: TopicPartition) -> None:
-        lst = waiters.pop(tp, None)
-        if lst:
-            for df in lst:
-                if not df.done:
-                    self._complete_fetch(df, self.incarnation)
+    def _session(self, req: FetchRequest) -> FetchSession | KafkaError:
+        """The request's session, opened, or updated with its changed and forgotten partitions."""
+        if req.session_epoch == FINAL_EPOCH:  # sessionless full fetch: every partition, every time
+            s = FetchSession(0, req.client, req.replica_id, full=True)
+            s.partitions = {tp: CachedPartition(fp) for tp, fp in req.partitions.items()}
+            s.dirty = set(s.partitions)
+        elif req.session_epoch == INITIAL_EPOCH:  # a full request opens a session, closing the old one
+            old = self.session_of.pop(req.client, None)
+            if old is not None:
+                self._close_session(old)
+            s = FetchSession(self._next_session_id, req.client, req.replica_id)
+            self._next_session_id += 1
+            self.sessions[s.id] = self.session_of[req.client] = s
+            self._add_partitions(s, req.partitions)
+        else:
+            s = self.sessions.get(req.session_id)
+            if s is None or s.client != req.client:
+                return E.FETCH_SESSION_ID_NOT_FOUND
+            if req.session_epoch != s.epoch:
+                return E.INVALID_FETCH_SESSION_EPOCH
+            s.epoch += 1
+            self._forget(s, req.forgotten)
+            self._add_partitions(s, req.partitions)
+        s.max_bytes, s.isolation_level = req.max_bytes, req.isolation_level
+        return s
+
+    def _add_partitions(self, s: FetchSession, parts: dict[TopicPartition, FetchPartition]) -> None:
+        fresh = {}
+        for tp, fp in parts.items():
+            cp = s.partitions.get(tp)
+            if cp is None:
+                cp = s.partitions[tp] = CachedPartition(fp)
+                fresh[tp] = cp
+            else:
+                self._settle(s, tp)
+                cp.fetch = fp
+            s.dirty.add(tp)
+        self._register(s, fresh)
+
+    def _register(self, s: FetchSession, tps: Any) -> None:
+        for tp in tps:
+            self.sessions_by_tp.setdefault(tp, []).append(s)
+
+    def _forget(self, s: FetchSession, tps: Any) -> None:
+        for tp in tps:
+            if tp in s.partitions:
+                self._settle(s, tp)
+                del s.partitions[tp]
+                s.dirty.discard(tp)
+                self.sessions_by_tp[tp].remove(s)
+
+    def _close_session(self, s: FetchSession) -> None:
+        self._forget(s, list(s.partitions))
+        self.sessions.pop(s.id, None)
+        s.closed = True
+
+    def _settle(self, s: FetchSession, tp: TopicPartition) -> None:
+        """Bring the leader's state of a follower up to date with the rounds a clean partition sat out."""
+        if s.replica_id >= 0:
+            p = self.parts.get(tp)
+            if p is not None and p.is_leader:
+                s.settle(tp, p.followers.get(s.replica_id))
+
+    def _changed(self, tp: TopicPartition, wake_followers: bool = False, wake_consumers: bool = False) -> None:
+        """``tp``'s state here changed: every session holding it has news for its fetcher; wake
+        the parked fetches that wait for such news (followers: records; consumers: HW or LSO)."""
+        self.unsettled.add(tp)
+        sessions = self.sessions_by_tp.get(tp)
+        if not sessions:
+            return
+        woken = []
+        for s in sessions:
+            if tp not in s.dirty:
+                self._settle(s, tp)
+                s.dirty.add(tp)
+            if s.parked is not None and (wake_followers if s.replica_id >= 0 else wake_consumers):
+                woken.append(s.parked)
+        if woken:
+            woken.sort(key=lambda df: df.seq)
+            for df in woken:
+                self._complete_fetch(df, self.incarnation)
 
     def _complete_fetch(self, df: DelayedFetch, inc: int) -> None:
         if df.done or inc != self.incarnation:
             return
         df.done = True
-        self.world.net.send(self.name, df.req.client, df.reply, self._read(df.req))
+        s = df.session
+        s.parked = None
+        if not s.id:
+            for tp in s.partitions:
+                self.sessions_by_tp[tp].remove(s)
+        if s.closed:  # replaced by a newer session of the same client, which ignores this answer
+            self.world.net.send(self.name, s.client, df.reply, FetchResponse({}, s.id, E.FETCH_SESSION_ID_NOT_FOUND))
+            return
+        self._respond_fetch(s, self._read_session(s), df.reply)
 
-    def _read(self, req: FetchRequest) -> dict[TopicPartition, FetchPartitionData]:
-        out: dict[TopicPartition, FetchPartitionData] = {}
+    def _respond_fetch(self, s: FetchSession, data: dict[TopicPartition, FetchPartitionData],
+                       reply: Callable[[FetchResponse], None]) -> None:
+        """Send what is new; a partition with nothing left to say leaves the session's dirty set."""
+        out = {}
+        for tp, d in data.items():
+            cp = s.partitions[tp]
+            if s.full or d.batches or d.error is not E.NONE or d.diverging_epoch is not None or (
+                    d.hw != cp.hw or d.lso != cp.lso or d.log_start != cp.log_start):
+                out[tp] = d
+                cp.hw, cp.lso, cp.log_start = d.hw, d.lso, d.log_start
+        if s.id:
+            for tp, d in data.items():
+                if self._quiet(s, tp, d):
+                    s.dirty.discard(tp)
+        self.world.net.send(self.name, s.client, reply, FetchResponse(out, s.id))
+
+    def _quiet(self, s: FetchSession, tp: TopicPartition, d: FetchPartitionData) -> bool:
+        """Whether the fetcher has been told everything about ``tp`` and has nothing to fetch, so
+        that further rounds change nothing until ``tp`` changes (see :meth:`_changed`)."""
+        if d.error is not E.NONE or d.diverging_epoch is not None:
+            return False
+        p = self.parts.get(tp)
+        if p is None or not p.is_leader:
+            return False
+        log, cp = p.log, s.partitions[tp]
+        if cp.hw != log.hw or cp.log_start != log.log_start:
+            return False
+        fp = cp.fetch
+        if s.replica_id < 0:
+            upper = log.lso if s.isolation_level == "read_committed" else log.hw
+            return cp.lso == log.lso and fp.offset >= upper
+        f = p.followers.get(s.replica_id)
+        return (f is not None and f.leo == log.leo == fp.offset and p.pending_isr is None
+                and not p.hw_waits_on_time(self.world.now, self.conf["replica.lag.time.max.ms"], self.fenced))
+
+    def _read_session(self, s: FetchSession) -> dict[TopicPartition, FetchPartitionData]:
+        """Read the session's partitions with news (all of them for a sessionless fetch), in
+        partition order, within the request's ``max_bytes``."""
         now = self.world.now
-        budget = req.max_bytes
-        follower = req.replica_id >= 0
-        for tp, fp in req.partitions.items():
-            p = self.parts.get(tp)
-            if p is None or not p.is_leader:
-                out[tp] = FetchPartitionData(E.NOT_LEADER_OR_FOLLOWER)
-                continue
-            if fp.current_leader_epoch >= 0 and fp.current_leader_epoch != p.leader_epoch:
-                err = E.FENCED_LEADER_EPOCH if fp.current_leader_epoch < p.leader_epoch else E.UNKNOWN_LEADER_EPOCH
-                out[tp] = FetchPartitionData(err)
-                continue
-            log = p.log
-            if follower:
-                out[tp] = self._read_follower(p, req.replica_id, fp, now, budget)
-            else:
-                committed = req.isolation_level == "read_committed"
-                upper = log.lso if committed else log.hw
-                if fp.offset < log.log_start or fp.offset > log.leo:
-                    out[tp] = FetchPartitionData(E.OFFSET_OUT_OF_RANGE, log.hw, log.lso, log.log_start)
-                    continue
-                batches = log.read(fp.offset, upper, min(fp.max_bytes, budget)) if budget > 0 else []
-                aborted = log.aborted_in(fp.offset, upper) if committed and batches else []
-                out[tp] = FetchPartitionData(E.NONE, log.hw, log.lso, log.log_start, batches, aborted=aborted)
-            budget -= sum(b.size for b in out[tp].batches)
+        budget = s.max_bytes
+        out: dict[TopicPartition, FetchPartitionData] = {}
+        for tp in sorted(s.dirty):
+            d = out[tp] = self._read_partition(s, tp, s.partitions[tp].fetch, now, budget)
+            for b in d.batches:
+                budget -= b.size
+        s.last_fetch_time = now
         return out
+
+    def _read_partition(self, s: FetchSession, tp: TopicPartition, fp: FetchPartition, now: int,
+                        budget: int) -> FetchPartitionData:
+        p = self.parts.get(tp)
+        if p is None or not p.is_leader:
+            return FetchPartitionData(E.NOT_LEADER_OR_FOLLOWER)
+        if fp.current_leader_epoch >= 0 and fp.current_leader_epoch != p.leader_epoch:
+            err = E.FENCED_LEADER_EPOCH if fp.current_leader_epoch < p.leader_epoch else E.UNKNOWN_LEADER_EPOCH
+            return FetchPartitionData(err)
+        if s.replica_id >= 0:
+            return self._read_follower(p, s.replica_id, fp, now, budget)
+        log = p.log
+        committed = s.isolation_level == "read_committed"
+        upper = log.lso if committed else log.hw
+        if fp.offset < log.log_start or fp.offset > log.leo:
+            return FetchPartitionData(E.OFFSET_OUT_OF_RANGE, log.hw, log.lso, log.log_start)
+        batches = log.read(fp.offset, upper, min(fp.max_bytes, budget)) if budget > 0 else []
+        aborted = log.aborted_in(fp.offset, upper) if committed and batches else []
+        return FetchPartitionData(E.NONE, log.hw, log.lso, log.log_start, batches, aborted=aborted)
 
     def _read_follower(self, p: Partition, replica: int, fp: FetchPartition, now: int,
                        budget: int) -> FetchPartitionData:
@@ -440,7 +592,8 @@ class Broker:
                 return FetchPartitionData(E.NONE, log.hw, log.hw, log.log_start, diverging_epoch=(epoch, end))
         if fp.offset < log.log_start or fp.offset > log.leo:
             return FetchPartitionData(E.OFFSET_OUT_OF_RANGE, log.hw, log.hw, log.log_start)
-        p.update_follower(replica, fp.offset, now)
+        if p.update_follower(replica, fp.offset, now).leo != log.leo:
+            self.unsettled.add(p.tp)
         if p.pending_isr is None and p.can_join_isr(replica):
             self._alter_isr(p, tuple(sorted((*p.isr, replica))))
         self._maybe_advance_hw(p)
@@ -483,6 +636,7 @@ class Broker:
             if log.log_start > before:
                 self.world.emit("log.retention", self.name, topic=tp.topic, partition=tp.partition,
                                 broker=self.id, log_start=log.log_start)
+                self._changed(tp)
         self.world.at(self.conf["log.retention.check.interval.ms"], self._retention, inc)
 
     def _schedule_isr_check(self, inc: int) -> None:
@@ -494,11 +648,18 @@ class Broker:
             return
         now = self.world.now
         lag = self.conf["replica.lag.time.max.ms"]
-        for tp in sorted(self.parts):
-            p = self.parts[tp]
-            if not p.is_leader:
+        # a partition whose followers were all caught up when last looked at, and that has not
+        # changed since, cannot have fallen out of sync: only the others are walked
+        for tp in sorted(self.unsettled):
+            p = self.parts.get(tp)
+            if p is None or not p.is_leader:
+                self.unsettled.discard(tp)
                 continue
-            if p.pending_isr is not None and now - p.pending_since < REPLICA_SOCKET_TIMEOUT_MS:
+            if p.pending_isr is not None:
+                if now - p.pending_since < REPLICA_SOCKET_TIMEOUT_MS:
+                    continue
+            elif p.in_sync():
+                self.unsettled.discard(tp)
                 continue
             out = p.out_of_sync(now, lag)
             if out:
@@ -506,6 +667,7 @@ class Broker:
         self._schedule_isr_check(inc)
 
     def _alter_isr(self, p: Partition, new_isr: tuple[int, ...]) -> None:
+        self.unsettled.add(p.tp)
         p.pending_isr = new_isr
         p.pending_since = self.world.now
         ctl = self.cluster.controller
@@ -516,6 +678,7 @@ class Broker:
         p = self.parts.get(tp)
         if p is not None:
             p.pending_isr = None
+            self._changed(tp)
 
     # -- other requests ---------------------------------------------------------------------------
     def handle_metadata(self, client: str, reply: Callable[..., None]) -> None:
@@ -553,12 +716,15 @@ class Broker:
 
 
 class Fetcher:
-    """A follower's fetch loop against one leader (Kafka's ``ReplicaFetcherThread``)."""
+    """A follower's fetch loop against one leader (Kafka's ``ReplicaFetcherThread``), in one
+    incremental fetch session: each request carries only the partitions whose position moved."""
 
     def __init__(self, broker: Broker, leader: int) -> None:
         self.broker = broker
         self.leader = leader
         self.partitions: set[TopicPartition] = set()
+        self.changed: set[TopicPartition] = set()  # position or membership changed since the last request
+        self.session = FetchSessionHandler()
         self.inc = broker.incarnation
         self.running = False
         self.attempt = 0
@@ -568,27 +734,33 @@ class Fetcher:
             self.running = True
             self.broker.world.at(0, self._fetch)
 
+    def _position(self, tp: TopicPartition) -> FetchPartition | None:
+        p = self.broker.parts.get(tp)
+        if tp not in self.partitions or p is None or p.leader != self.leader:
+            return None
+        return FetchPartition(p.log.leo, p.leader_epoch, p.log.last_epoch(),
+                              self.broker.conf["replica.fetch.max.bytes"])
+
     def _fetch(self) -> None:
         b = self.broker
         if self.inc != b.incarnation or not b.alive:
             return
-        parts = {}
-        for tp in sorted(self.partitions):
-            p = b.parts.get(tp)
-            if p is None or p.leader != self.leader:
-                continue
-            parts[tp] = FetchPartition(p.log.leo, p.leader_epoch, p.log.last_epoch(),
-                                       b.conf["replica.fetch.max.bytes"])
-        if not parts:
+        session = self.session
+        names = self.partitions if session.epoch == INITIAL_EPOCH else self.changed
+        parts, forgotten = session.request({tp: self._position(tp) for tp in sorted(names)})
+        self.changed = set()
+        if not session.sent:
             self.running = False
             return
         leader = b.cluster.brokers[self.leader]
         req = FetchRequest(b.id, b.name, b.conf["replica.fetch.wait.max.ms"], parts,
-                           max_bytes=b.conf.get("replica.fetch.response.max.bytes", 10485760))
+                           max_bytes=b.conf.get("replica.fetch.response.max.bytes", 10485760),
+                           session_id=session.session_id, session_epoch=session.epoch,
+                           forgotten=tuple(forgotten))
         self.attempt += 1
         attempt = self.attempt
         if not b.world.net.send(b.name, leader.name, leader.handle_fetch, req,
-                                lambda data: self._on_response(attempt, data)):
+                                lambda resp: self._on_response(attempt, resp)):
             b.world.at(REPLICA_FETCH_BACKOFF_MS, self._retry, attempt)
             return
         b.world.at(REPLICA_SOCKET_TIMEOUT_MS + req.max_wait_ms, self._retry, attempt)
@@ -596,23 +768,27 @@ class Fetcher:
     def disconnected(self) -> None:
         """The leader's connection closed: drop the fetch in flight, retry after the backoff."""
         self.attempt += 1
+        self.session.reset()
         self.broker.world.at(REPLICA_FETCH_BACKOFF_MS, self._retry, self.attempt)
 
     def _retry(self, attempt: int) -> None:
-        if attempt == self.attempt:  # no answer to that request: try again
+        if attempt == self.attempt:  # no answer to that request: try again, in a new session
+            self.session.reset()
             self._fetch()
 
-    def _on_response(self, attempt: int, data: dict[TopicPartition, FetchPartitionData]) -> None:
+    def _on_response(self, attempt: int, resp: FetchResponse) -> None:
         b = self.broker
         if attempt != self.attempt or self.inc != b.incarnation:
             return
         self.attempt += 1
         world = b.world
-        backoff = False
-        for tp, d in data.items():
+        self.session.handle_response(resp.session_id, resp.error is E.NONE)
+        backoff = resp.error is not E.NONE
+        for tp, d in resp.partitions.items():
             p = b.parts.get(tp)
             if p is None or p.leader != self.leader or tp not in self.partitions:
                 continue
+            self.changed.add(tp)
             log = p.log
             if d.diverging_epoch is not None:
                 self._truncate(p, d.diverging_epoch)

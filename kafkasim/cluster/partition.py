@@ -129,6 +129,27 @@ class Partition:
                 out.append(r)
         return out
 
+    def in_sync(self) -> bool:
+        """Every ISR follower that has fetched is at the log end offset: none can fall out of sync
+        until the log or a follower's position changes."""
+        leo = self.log.leo
+        for r in self.isr:
+            f = self.followers.get(r)
+            if f is not None and f.leo != leo:
+                return False
+        return True
+
+    def hw_waits_on_time(self, now: int, max_lag_ms: int, ineligible: set[int] | frozenset[int]) -> bool:
+        """Whether a lagging replica outside the ISR holds the HW back only until it has gone
+        ``replica.lag.time.max.ms`` without catching up (see :meth:`new_hw`): time alone may move the HW."""
+        isr = self.maximal_isr()
+        leo = self.log.leo
+        for r, f in self.followers.items():
+            if (r not in isr and 0 <= f.leo != leo and r not in ineligible
+                    and now - f.last_caught_up <= max_lag_ms):
+                return True
+        return False
+
     def can_join_isr(self, replica: int) -> bool:
         """A follower rejoins when its LEO >= HW and >= the start of the leader's epoch."""
         f = self.followers.get(replica)

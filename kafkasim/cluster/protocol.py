@@ -2,7 +2,7 @@
 
 Kafka: ``ProduceRequest``, ``FetchRequest``, ``ListOffsetsRequest``, ``MetadataRequest``,
 ``AlterPartitionRequest``, ``BrokerHeartbeatRequest`` and the KRaft metadata records.
-Simplified: no fetch sessions, no versions, no rack ids.
+Simplified: no versions, no rack ids.
 """
 
 from __future__ import annotations
@@ -96,6 +96,11 @@ class FetchRequest:
     partitions: dict[TopicPartition, FetchPartition]
     max_bytes: int = 52428800
     isolation_level: str = "read_uncommitted"
+    # KIP-227: session 0 with epoch 0 opens a session (full request); epoch -1 is a sessionless
+    # full fetch; otherwise ``partitions`` holds only what changed and ``forgotten`` what is dropped
+    session_id: int = 0
+    session_epoch: int = -1
+    forgotten: tuple[TopicPartition, ...] = ()
 
 
 @dataclass(slots=True)
@@ -107,6 +112,15 @@ class FetchPartitionData:
     batches: list[Any] = field(default_factory=list)
     diverging_epoch: tuple[int, int] | None = None  # (epoch, end offset) on the leader
     aborted: list[tuple[int, int]] = field(default_factory=list)  # read_committed: (producer id, first offset)
+
+
+@dataclass(slots=True)
+class FetchResponse:
+    """A fetch answer: in a session, only the partitions with something new (KIP-227)."""
+
+    partitions: dict[TopicPartition, FetchPartitionData]
+    session_id: int = 0
+    error: KafkaError = KafkaError.NONE
 
 
 @dataclass(slots=True)

@@ -267,7 +267,7 @@ faults:
     got: dict = {}
     for epoch in (0, 1, 2):
         req = FetchRequest(-1, "broker-3", 0, {kit.TP: FetchPartition(0, epoch, -1, 1 << 20)})
-        leader.handle_fetch(req, lambda data, e=epoch: got.__setitem__(e, data[kit.TP].error))
+        leader.handle_fetch(req, lambda resp, e=epoch: got.__setitem__(e, resp.partitions[kit.TP].error))
     w.run(w.now + 10)
     assert got == {0: E.FENCED_LEADER_EPOCH, 1: E.NONE, 2: E.UNKNOWN_LEADER_EPOCH}
 

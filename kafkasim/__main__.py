@@ -1,7 +1,5 @@
 """``python -m kafkasim``."""
 
-import sys
+from kafkasim.cli import entry
 
-from kafkasim.cli import main
-
-sys.exit(main())
+entry()

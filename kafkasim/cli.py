@@ -29,6 +29,7 @@ from kafkasim._version import __version__
 from kafkasim.errors import ConfigError, KafkasimError, ScenarioError
 from kafkasim.scenario import bundled
 from kafkasim.scenario.bundled import bundled_dir
+from kafkasim.sim.world import paused_gc
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 #: Show the progress bar only for runs that take longer than this (wall seconds), on a TTY.
@@ -150,6 +151,22 @@ def _parser() -> argparse.ArgumentParser:
     return ap
 
 
+def entry() -> None:
+    """The ``kafkasim`` command: :func:`main` in a process of its own, which ends straight after.
+
+    The cyclic garbage collector stays paused to the end and the interpreter skips its
+    teardown: collecting, then freeing one by one, the millions of objects a run leaves
+    would take longer than many runs themselves (see :func:`kafkasim.sim.world.paused_gc`).
+    """
+    import gc
+
+    gc.disable()
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     out = out or sys.stdout
     err = err or sys.stderr
@@ -162,20 +179,8 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     commands = {"run": _run, "validate": _validate, "check": _check, "list": _list, "explain": _explain,
                 "lint": _lint}
     try:
-        if args.command in commands:
-            return commands[args.command](args, out, err)
-        if args.command == "partition":
-            from kafkasim.clients import partition_cli
-
-            return partition_cli.run(args, out, err)
-        if args.command == "plot":
-            from kafkasim.plot import cli as plot_cli
-
-            return plot_cli.run(args, out, err)
-        if args.command == "assign":
-            from kafkasim.group.assignors import cli as assign_cli
-
-            return assign_cli.run(args, out, err)
+        with paused_gc():  # a short-lived command over millions of long-lived objects (see paused_gc)
+            return _dispatch(args, commands, out, err)
     except KafkasimError as exc:
         err.write(f"kafkasim: {exc}\n")
         return EXIT_USAGE
@@ -198,6 +203,23 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
                   "this is a kafkasim bug; please report it with the scenario file (rerun with --debug "
                   "for the traceback)\n")
         return EXIT_INTERNAL
+
+
+def _dispatch(args: argparse.Namespace, commands: dict[str, Any], out: TextIO, err: TextIO) -> int:
+    if args.command in commands:
+        return commands[args.command](args, out, err)
+    if args.command == "partition":
+        from kafkasim.clients import partition_cli
+
+        return partition_cli.run(args, out, err)
+    if args.command == "plot":
+        from kafkasim.plot import cli as plot_cli
+
+        return plot_cli.run(args, out, err)
+    if args.command == "assign":
+        from kafkasim.group.assignors import cli as assign_cli
+
+        return assign_cli.run(args, out, err)
     return EXIT_USAGE
 
 

@@ -469,18 +469,22 @@ class Consumer:
     def _send_fetches(self) -> None:
         if self.closed:
             return
-        buffered = {c.tp for c in self.buffer}
+        buffered = {c.tp for c in self.buffer} if self.buffer else ()
         by_leader: dict[int, dict[TopicPartition, FetchPartition]] = {}
         need_metadata = False
+        leaders = self.metadata.leaders
+        inflight = self._inflight
+        max_bytes = self.conf["max.partition.fetch.bytes"]
         for tp in sorted(self.state):
             st = self.state[tp]
             if st.paused or st.resetting or st.validating or st.fetching_committed or tp in buffered:
                 continue
-            leader = self.metadata.leader(tp)
+            leader, epoch = leaders.get(tp, (-1, -1))
+            if leader in inflight and st.position is not None and st.leader_epoch_seen == epoch:
+                continue  # the common case: nothing to do until that leader answers
             if leader < 0:
                 need_metadata = True
                 continue
-            epoch = self.metadata.leader_epoch(tp)
             if st.position is None:
                 if self.group_id is not None:  # Java: refreshCommittedOffsetsIfNeeded, for assign() too
                     self._fetch_committed(tp, st)
@@ -491,11 +495,10 @@ class Consumer:
                 self._validate(tp, st, leader)
                 continue
             st.leader_epoch_seen = epoch
-            if leader in self._inflight:
+            if leader in inflight:
                 continue
             st.fetch_offset = st.position
-            by_leader.setdefault(leader, {})[tp] = FetchPartition(
-                st.position, epoch, -1, self.conf["max.partition.fetch.bytes"])
+            by_leader.setdefault(leader, {})[tp] = FetchPartition(st.position, epoch, -1, max_bytes)
         for leader, parts in by_leader.items():
             self._fetch(leader, parts)
         if need_metadata:

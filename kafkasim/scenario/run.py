@@ -20,7 +20,7 @@ from kafkasim.records import TopicPartition
 from kafkasim.scenario.model import ConsumerSpec, Fault, ProducerSpec, Scenario
 from kafkasim.sim.network import Latency
 from kafkasim.sim.trace import Trace
-from kafkasim.sim.world import World
+from kafkasim.sim.world import World, paused_gc
 
 #: How often the lag monitor samples (ms).
 LAG_INTERVAL_MS = 1000
@@ -123,10 +123,11 @@ def run(scenario: Scenario, seed: int | None = None) -> RunResult:
     """Run ``scenario`` (with its own seed unless ``seed`` is given) to its duration."""
     from kafkasim.check.report import build_result
 
-    sim = build(scenario, seed)
-    sim.world.run(scenario.duration_ms)
-    finish(sim)
-    result = build_result(sim.world.trace, scenario.expect, scenario)
+    with paused_gc():  # the end-of-run readers walk the whole trace too
+        sim = build(scenario, seed)
+        sim.world.run(scenario.duration_ms)
+        finish(sim)
+        result = build_result(sim.world.trace, scenario.expect, scenario)
     return RunResult(scenario, sim.world.seed, sim.world.trace, result)
 
 

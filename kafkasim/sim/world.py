@@ -10,12 +10,32 @@ from __future__ import annotations
 import gc
 import hashlib
 import random
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import simpy
 
 from kafkasim.sim.trace import Trace
+
+
+@contextmanager
+def paused_gc() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector for the block (nested uses are fine).
+
+    A run keeps millions of long-lived objects (log batches, trace events) that every full
+    collection would rescan, while it makes almost no reference cycles (a 1M-record run
+    leaves a few dozen), which plain reference counting cannot free. Measured: 2.7x faster
+    on the throughput benchmark; writing the final logs of a 60 000-batch run went from 9 s
+    to well under one once the end-of-run readers ran inside it too.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def derive_seed(seed: int, name: str) -> int:
@@ -76,17 +96,7 @@ class World:
         self.trace.append(self.env.now, kind, node, fields)
 
     def run(self, until: int | simpy.Event) -> None:
-        """Run the simulation until ``until`` ms (or until an event fires).
-
-        Python's cyclic garbage collector is paused meanwhile: the model keeps millions of
-        long-lived objects (log batches, trace events) that each full collection would rescan,
-        while it makes almost no reference cycles (a 1M-record run leaves a few dozen), which
-        plain reference counting cannot free. Measured: 2.7x faster on the throughput benchmark.
-        """
-        was_enabled = gc.isenabled()
-        gc.disable()
-        try:
+        """Run the simulation until ``until`` ms (or until an event fires), with the cyclic
+        garbage collector paused (:func:`paused_gc`)."""
+        with paused_gc():
             self.env.run(until=until)
-        finally:
-            if was_enabled:
-                gc.enable()

@@ -133,6 +133,7 @@ class Consumer:
         self.closed = False
         self._pending: dict[int, Any] = {}  # broker id -> callback failing its fetch in flight
         self._sessions: dict[int, FetchSessionHandler] = {}  # broker id -> our fetch session there
+        self._timers = self.world.timers()  # fetch and poll deadlines, nearly all cancelled
         self.group: Any = None  # GroupMember once subscribed
         self._errors: deque[Message] = deque()  # errors for the application's next poll
         self._stored: dict[TopicPartition, int] = {}
@@ -364,21 +365,25 @@ class Consumer:
 
     def _wait(self, ev: simpy.Event, timeout: float | None, take: Any, as_list: bool = False,
               raw: bool = False) -> None:
+        timer: list[Any] = []  # the poll's timeout, cancelled once it returns records
+
         def attempt() -> bool:
             if ev.triggered:
                 return True
             if self._errors and not raw:
                 err = self._errors.popleft()
                 ev.succeed([err] if as_list else err)
-                return True
-            chunks = take()
-            if not chunks:
-                return False
-            if raw:
-                ev.succeed(chunks)
             else:
-                msgs = [m for c in chunks for m in c.messages()]
-                ev.succeed(msgs if as_list else msgs[0])
+                chunks = take()
+                if not chunks:
+                    return False
+                if raw:
+                    ev.succeed(chunks)
+                else:
+                    msgs = [m for c in chunks for m in c.messages()]
+                    ev.succeed(msgs if as_list else msgs[0])
+            for t in timer:
+                t.cancel()
             return True
 
         if attempt():
@@ -390,7 +395,7 @@ class Consumer:
                     ev.succeed([] if (as_list or raw) else None)
                 if attempt in self._waiters:
                     self._waiters.remove(attempt)  # the application is no longer in poll()
-            self.world.at(int(timeout * 1000), expire)
+            timer.append(self._timers.add(int(timeout * 1000), expire))
         self._kick()
 
     def take_chunks(self, max_records: int) -> list[Chunk]:
@@ -525,16 +530,19 @@ class Consumer:
             if state["done"] or inc != self._inc:
                 return
             state["done"] = True
+            if timer is not None:
+                timer.cancel()
             self._inflight.discard(leader)
             self._pending.pop(leader, None)
             session.handle_response(resp.session_id if resp else 0, resp is not None and resp.error is E.NONE)
             self._on_fetch(leader, parts, resp.partitions if resp is not None else None)
 
         self._pending[leader] = on_response
+        timer = None
         if not self.world.net.send(self.name, b.name, b.handle_fetch, req, on_response):
             self.world.at(self.conf.get("retry.backoff.ms", 100), on_response, None)
             return
-        self.world.at(self.conf["request.timeout.ms"], on_response, None)
+        timer = self._timers.add(self.conf["request.timeout.ms"], on_response, None)
 
     def _on_fetch(self, leader: int, parts: dict[TopicPartition, FetchPartition],
                   data: dict[TopicPartition, FetchPartitionData] | None) -> None:

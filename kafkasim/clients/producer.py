@@ -58,6 +58,7 @@ class InFlight:
     req: ProduceRequest
     results: Any = None
     done: bool = False
+    timer: Any = None  # its request.timeout.ms deadline
 
 
 def record_size(key: Any, value: Any, headers: Any, size: int | None) -> int:
@@ -128,6 +129,7 @@ class Producer:
         self.producer_epoch = -1
         self.closed = False
         self._inc = 0
+        self._timers = self.world.timers()  # request deadlines, nearly all cancelled by their answer
         self.world.net.on_disconnect(self.name, self._on_disconnect)
         self.metadata.bootstrap()
         self.txn: TransactionManager | None = None
@@ -482,7 +484,7 @@ class Producer:
                                    lambda results: self._on_arrival(f, results, inc)):
             self.world.at(0, self._reset_connection, leader, E.NETWORK_EXCEPTION, inc)  # refused
         else:
-            self.world.at(self.request_timeout, self._on_timeout, f, inc)
+            f.timer = self._timers.add(self.request_timeout, self._on_timeout, f, inc)
 
     def _on_arrival(self, f: InFlight, results: Any, inc: int) -> None:
         """Responses are processed in request order, as they come off one TCP connection."""
@@ -493,6 +495,8 @@ class Producer:
         while conn and conn[0].results is not None:
             head = conn.popleft()
             head.done = True
+            if head.timer is not None:
+                head.timer.cancel()
             self._handle(head.req, head.results)
         self._schedule(self.world.now)
 
@@ -517,6 +521,8 @@ class Producer:
         conn.clear()
         for f in failed:
             f.done = True
+            if f.timer is not None:
+                f.timer.cancel()
             self._handle(f.req, {tp: PartitionProduceResponse(error) for tp in f.req.batches})
         self.metadata.refresh()
         self._schedule(self.world.now)

@@ -61,6 +61,7 @@ class ProduceContext:
     results: dict[TopicPartition, PartitionProduceResponse] = field(default_factory=dict)
     pending: int = 0
     done: bool = False
+    timer: Any = None  # its request.timeout deadline in the broker's timers
 
 
 @dataclass(slots=True, eq=False)
@@ -71,6 +72,7 @@ class DelayedFetch:
     reply: Callable[[FetchResponse], None]
     seq: int  # parking order: fetches woken together are answered in the order they parked
     done: bool = False
+    timer: Any = None  # its max_wait_ms deadline
 
 
 class Broker:
@@ -84,6 +86,7 @@ class Broker:
         self.conf = cluster.broker_conf
         self.logs: dict[TopicPartition, PartitionLog] = {}
         self.services: list[Any] = []  # e.g. the group coordinator: told of leadership changes and crashes
+        self.timers = self.world.timers()  # request deadlines, nearly all cancelled by their answer
         self._reset_memory()
         self.world.net.add_node(self.name, "broker")
         self.world.net.on_disconnect(self.name, self._on_disconnect)
@@ -244,7 +247,7 @@ class Broker:
         if ctx.pending == 0:
             self._respond_produce(ctx)
         else:
-            self.world.at(req.timeout_ms, self._expire_produce, ctx, self.incarnation)
+            ctx.timer = self.timers.add(req.timeout_ms, self._expire_produce, ctx, self.incarnation)
 
     def _append(self, tp: TopicPartition, pb: Any, req: ProduceRequest, now: int):
         p = self.parts.get(tp)
@@ -348,6 +351,8 @@ class Broker:
 
     def _respond_produce(self, ctx: ProduceContext) -> None:
         ctx.done = True
+        if ctx.timer is not None:
+            ctx.timer.cancel()
         if ctx.req.client == self.name:  # an internal append (the coordinator's own writes)
             self.world.at(0, ctx.reply, ctx.results)
             return
@@ -418,7 +423,7 @@ class Broker:
         self._park_seq += 1
         if not s.id:  # a sessionless fetch waits on its partitions only while parked
             self._register(s, s.partitions)
-        self.world.at(req.max_wait_ms, self._complete_fetch, df, self.incarnation)
+        df.timer = self.timers.add(req.max_wait_ms, self._complete_fetch, df, self.incarnation)
 
     def _session(self, req: FetchRequest) -> FetchSession | KafkaError:
         """The request's session, opened, or updated with its changed and forgotten partitions."""
@@ -506,6 +511,7 @@ class Broker:
         if df.done or inc != self.incarnation:
             return
         df.done = True
+        df.timer.cancel()
         s = df.session
         s.parked = None
         if not s.id:
@@ -728,6 +734,7 @@ class Fetcher:
         self.inc = broker.incarnation
         self.running = False
         self.attempt = 0
+        self.timer: Any = None  # the request in flight's deadline (replica.socket.timeout.ms)
 
     def kick(self) -> None:
         if not self.running:
@@ -763,7 +770,7 @@ class Fetcher:
                                 lambda resp: self._on_response(attempt, resp)):
             b.world.at(REPLICA_FETCH_BACKOFF_MS, self._retry, attempt)
             return
-        b.world.at(REPLICA_SOCKET_TIMEOUT_MS + req.max_wait_ms, self._retry, attempt)
+        self.timer = b.timers.add(REPLICA_SOCKET_TIMEOUT_MS + req.max_wait_ms, self._retry, attempt)
 
     def disconnected(self) -> None:
         """The leader's connection closed: drop the fetch in flight, retry after the backoff."""
@@ -781,6 +788,7 @@ class Fetcher:
         if attempt != self.attempt or self.inc != b.incarnation:
             return
         self.attempt += 1
+        self.timer.cancel()
         world = b.world
         self.session.handle_response(resp.session_id, resp.error is E.NONE)
         backoff = resp.error is not E.NONE

@@ -61,6 +61,8 @@ class GroupMember:
         self.rejoin_reason = "join"
         self.lost_pending = False
         self.last_poll = self.world.now
+        self._timers = self.world.timers()
+        self._poll_timers: list[tuple[int, Any]] = []  # (poll time, its max.poll.interval.ms check)
         self._token = 0  # invalidates callbacks of an abandoned join or a closed member
         self._hb_token = 0
         self._auto_commit_at = self.world.now + conf["auto.commit.interval.ms"]
@@ -405,7 +407,13 @@ class GroupMember:
             self._coordinator_lost()
 
     def _schedule_poll_timeout(self) -> None:
-        self.world.at(self.conf["max.poll.interval.ms"], self._check_poll_timeout, self.last_poll)
+        # a check armed at an earlier poll can no longer fire (last_poll moved): drop it
+        for at, t in self._poll_timers:
+            if at != self.last_poll:
+                t.cancel()
+        self._poll_timers = [(at, t) for at, t in self._poll_timers if at == self.last_poll]
+        self._poll_timers.append((self.last_poll, self._timers.add(
+            self.conf["max.poll.interval.ms"], self._check_poll_timeout, self.last_poll)))
 
     def _check_poll_timeout(self, polled_at: int) -> None:
         if self.last_poll != polled_at or self.c.closed or self.state in ("unjoined", "left"):

@@ -12,9 +12,11 @@ import hashlib
 import random
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
+from simpy.core import NORMAL
 
 from kafkasim.sim.trace import Trace
 
@@ -79,6 +81,10 @@ class World:
             raise ValueError(f"negative delay {delay}")
         self.env.timeout(delay).callbacks.append(lambda _ev: fn(*args))
 
+    def timers(self) -> Timers:
+        """A queue for timers that are mostly cancelled before they are due (see :class:`Timers`)."""
+        return Timers(self.env)
+
     def timeout(self, delay: int, value: Any = None) -> simpy.Event:
         """An event that fires after ``delay`` ms (``yield`` it in a process)."""
         return self.env.timeout(delay, value)
@@ -100,3 +106,71 @@ class World:
         garbage collector paused (:func:`paused_gc`)."""
         with paused_gc():
             self.env.run(until=until)
+
+
+class Timer:
+    """One timer of a :class:`Timers` queue; ``cancel()`` it when its request is done."""
+
+    __slots__ = ("at", "eid", "fn", "args", "live", "queued", "owner")
+
+    def __init__(self, owner: Timers, at: int, eid: int, fn: Callable[..., Any], args: tuple) -> None:
+        self.owner, self.at, self.eid, self.fn, self.args = owner, at, eid, fn, args
+        self.live, self.queued = True, False
+
+    def cancel(self) -> None:
+        self.live = False
+
+    def _fire(self, _ev: Any) -> None:
+        self.queued = False
+        self.owner._fire(self)
+
+
+class Timers:
+    """One owner's timers, most of them cancelled long before they are due.
+
+    A request timeout (30 s) or a long-poll deadline (500 ms) almost never fires: its request
+    is answered first. As one simpy Timeout each they would fill the event queue with timers
+    that fire only to find nothing to do, and make the cost of a run grow with its length.
+    Here only the earliest live timer is in simpy's queue; a cancelled one is skipped. Each
+    timer keeps the event id it would have had as a Timeout (taken from simpy's counter when
+    it is set), so everything fires in exactly the order it would with one Timeout per timer.
+    """
+
+    __slots__ = ("env", "_heap")
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self._heap: list[tuple[int, int, Timer]] = []
+
+    def add(self, delay: int, fn: Callable[..., Any], *args: Any) -> Timer:
+        """Call ``fn(*args)`` after ``delay`` ms unless the returned timer is cancelled first."""
+        if delay < 0:
+            raise ValueError(f"negative delay {delay}")
+        env = self.env
+        t = Timer(self, env.now + delay, next(env._eid), fn, args)  # the id a Timeout would take
+        heappush(self._heap, (t.at, t.eid, t))
+        self._queue_head()
+        return t
+
+    def _queue_head(self) -> None:
+        """Keep one simpy event at or before the earliest live timer: the head's own, or that of
+        an earlier cancelled timer still in simpy's queue (it looks again when it fires)."""
+        heap = self._heap
+        while heap and not heap[0][2].live and not heap[0][2].queued:
+            heappop(heap)
+        if heap and not heap[0][2].queued:
+            t = heap[0][2]
+            t.queued = True
+            ev = simpy.Event(self.env)
+            ev._ok, ev._value = True, None
+            ev.callbacks.append(t._fire)
+            heappush(self.env._queue, (t.at, NORMAL, t.eid, ev))
+
+    def _fire(self, t: Timer) -> None:
+        heap = self._heap
+        while heap and (heap[0][2] is t or not (heap[0][2].live or heap[0][2].queued)):
+            heappop(heap)
+        if t.live:
+            t.live = False
+            t.fn(*t.args)
+        self._queue_head()

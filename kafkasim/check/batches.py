@@ -33,20 +33,19 @@ def analyse_batches(trace: Trace) -> dict[str, Any]:
     """``{"producers": {name: stats}, "topics": {name: {"bytes_stored": n}}, "totals": stats}``."""
     per: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])  # batches, records, uncompressed, sent
     stored: dict[str, int] = defaultdict(int)
-    for ev in trace:
-        k = ev.kind
-        if k == "produce.send":
-            d = ev.data
-            if d["attempt"] == 1 and "bytes" in d:
-                acc = per[d["producer"]]
-                acc[0] += 1
-                acc[1] += d["count"]
-                acc[2] += d.get("uncompressed", d["bytes"])
-                acc[3] += d["bytes"]
-        elif k == "produce.fail" or k == "produce.unsent":
-            per[ev.data["producer"]]  # a producer whose records never left it: 0 batches, but known
-        elif k == "log.final":
-            stored[ev.data["topic"]] += ev.data.get("bytes", 0)
+    by_kind = trace.by_kind()
+    for ev in by_kind.get("produce.send", ()):
+        d = ev.data
+        if d["attempt"] == 1 and "bytes" in d:
+            acc = per[d["producer"]]
+            acc[0] += 1
+            acc[1] += d["count"]
+            acc[2] += d.get("uncompressed", d["bytes"])
+            acc[3] += d["bytes"]
+    for ev in (*by_kind.get("produce.fail", ()), *by_kind.get("produce.unsent", ())):
+        per[ev.data["producer"]]  # a producer whose records never left it: 0 batches, but known
+    for ev in by_kind.get("log.final", ()):
+        stored[ev.data["topic"]] += ev.data.get("bytes", 0)
     producers = {name: _summary(*acc) for name, acc in sorted(per.items())}
     totals = _summary(*(sum(acc[i] for acc in per.values()) for i in range(4)))
     totals["bytes_stored"] = sum(stored.values())

@@ -10,29 +10,19 @@ end are *unavailable*: neither is called lost.
 
 from __future__ import annotations
 
+import copy
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafkasim.check import index
 from kafkasim.check import intervals as iv
+from kafkasim.check.index import PartitionFinal, final_of
 from kafkasim.sim.trace import Trace
 
+__all__ = ["DeliveryReport", "PartitionFinal", "analyse", "final_logs", "final_of"]
+
 Stream = tuple[str, str, int]  # (producer, topic, partition)
-
-
-@dataclass
-class PartitionFinal:
-    topic: str
-    partition: int
-    leader: int
-    leader_epoch: int
-    hw: int
-    leo: int
-    log_start: int
-    offline: bool
-    isr: list[int]
-    replicas: list[dict[str, int]]
-    batches: list[list[Any]]  # [offset, count, producer, rec]
 
 
 @dataclass
@@ -45,20 +35,20 @@ class DeliveryReport:
 
 def final_logs(trace: Trace) -> dict[tuple[str, int], PartitionFinal]:
     """Each partition's end-of-run log (``log.final`` events), by (topic, partition)."""
-    return {(f.topic, f.partition): f for f in (final_of(ev.data) for ev in trace.of("log.final"))}
-
-
-def final_of(d: dict[str, Any]) -> PartitionFinal:
-    return PartitionFinal(d["topic"], d["partition"], d["leader"], d["leader_epoch"], d["hw"], d["leo"],
-                          d["log_start"], d["offline"], d["isr"], d["replicas"], d["batches"])
-
-
-def _stream(ev: Any) -> Stream:
-    d = ev.data
-    return (d["producer"], d["topic"], d["partition"])
+    return dict(index.finals(trace))
 
 
 def analyse(trace: Trace) -> DeliveryReport:
+    """Delivery outcomes and anomalies of a run; computed once per trace, each call gets its own copy."""
+    return copy.deepcopy(trace.memo("check.delivery", _analyse))
+
+
+def _analyse(trace: Trace) -> DeliveryReport:
+    by_kind = trace.by_kind()
+
+    def of(kind: str) -> list[Any]:
+        return by_kind.get(kind, [])
+
     sent_hi: dict[Stream, int] = defaultdict(int)
     acked: dict[Stream, list] = defaultdict(list)
     ack_offsets: dict[Stream, list[tuple[int, int, int, int]]] = defaultdict(list)  # (rec, count, offset, seq)
@@ -69,63 +59,55 @@ def analyse(trace: Trace) -> DeliveryReport:
     consumed_committed: dict[Stream, list] = defaultdict(list)
     txn_aborted: dict[Stream, list] = defaultdict(list)
     consumed_total = 0
-    txn_timeouts = fenced = 0
-    finals: dict[tuple[str, int], PartitionFinal] = {}
-    elections: list[Any] = []
-    isr_changes = 0
+    # Each accumulator is fed by one kind, or is order-free (a max, or merged later), so each kind
+    # is read on its own from the index.
+    for ev in (*of("produce.send"), *of("produce.unsent")):
+        d = ev.data
+        s = (d["producer"], d["topic"], d["partition"])
+        hi = d["rec"] + d["count"]
+        if hi > sent_hi[s]:
+            sent_hi[s] = hi
+    for ev in of("produce.ack"):
+        d = ev.data
+        s = (d["producer"], d["topic"], d["partition"])
+        rec, n = d["rec"], d["count"]
+        if not d.get("transactional"):  # a transactional record counts once its transaction commits
+            acked[s].append((rec, rec + n))
+        ack_offsets[s].append((rec, n, d["offset"], ev.seq))
+        sent_hi[s] = max(sent_hi[s], rec + n)
+    for ev in of("txn.end"):
+        for topic, part, lo, hi in ev.data["records"]:
+            s = (ev.data["producer"], topic, part)
+            (acked if ev.data["result"] == "commit" else txn_aborted)[s].append((lo, hi))
+    for ev in of("produce.fail"):
+        d = ev.data
+        s = (d["producer"], d["topic"], d["partition"])
+        rec, n = d["rec"], d["count"]
+        failed[s].append((rec, rec + n))
+        failed_by[d["error"]] += n
+        sent_hi[s] = max(sent_hi[s], rec + n)
+    for ev in of("produce.error"):
+        errors[ev.data["error"]] += ev.data["count"]
+    for ev in of("consume"):
+        d = ev.data
+        if d.get("producer"):
+            s = (d["producer"], d["topic"], d["partition"])
+            rec = d["rec"]
+            consumed[s].append((rec, rec + d["count"]))
+            if d.get("isolation") == "read_committed":
+                consumed_committed[s].append(((rec, rec + d["count"]), ev.seq, d["consumer"]))
+        consumed_total += d["count"]
+    finals = index.finals(trace)
+    txn_timeouts = len(of("txn.timeout"))
+    fenced = len(of("txn.fenced"))
+    elections = of("leader.elected")
+    isr_changes = len(of("isr.change"))
     truncations: dict[tuple[str, int], list[int]] = defaultdict(list)
-    appended: dict[tuple[str, int, int], int] = {}  # (topic, partition, base offset) -> log.append seq
-    restarted: set[str] = set()  # producers whose application restarted and re-sent
-    for ev in trace:
-        k = ev.kind
-        if k == "produce.send" or k == "produce.unsent":
-            s = _stream(ev)
-            hi = ev.data["rec"] + ev.data["count"]
-            if hi > sent_hi[s]:
-                sent_hi[s] = hi
-        elif k == "produce.ack":
-            s = _stream(ev)
-            rec, n = ev.data["rec"], ev.data["count"]
-            if not ev.data.get("transactional"):  # a transactional record counts once its transaction commits
-                acked[s].append((rec, rec + n))
-            ack_offsets[s].append((rec, n, ev.data["offset"], ev.seq))
-            sent_hi[s] = max(sent_hi[s], rec + n)
-        elif k == "txn.end":
-            for topic, part, lo, hi in ev.data["records"]:
-                s = (ev.data["producer"], topic, part)
-                (acked if ev.data["result"] == "commit" else txn_aborted)[s].append((lo, hi))
-        elif k == "produce.fail":
-            s = _stream(ev)
-            rec, n = ev.data["rec"], ev.data["count"]
-            failed[s].append((rec, rec + n))
-            failed_by[ev.data["error"]] += n
-            sent_hi[s] = max(sent_hi[s], rec + n)
-        elif k == "produce.error":
-            errors[ev.data["error"]] += ev.data["count"]
-        elif k == "consume":
-            if ev.data.get("producer"):
-                s = _stream(ev)
-                rec = ev.data["rec"]
-                consumed[s].append((rec, rec + ev.data["count"]))
-                if ev.data.get("isolation") == "read_committed":
-                    consumed_committed[s].append(((rec, rec + ev.data["count"]), ev.seq, ev.data["consumer"]))
-            consumed_total += ev.data["count"]
-        elif k == "log.final":
-            finals[(ev.data["topic"], ev.data["partition"])] = final_of(ev.data)
-        elif k == "txn.timeout":
-            txn_timeouts += 1
-        elif k == "txn.fenced":
-            fenced += 1
-        elif k == "leader.elected":
-            elections.append(ev)
-        elif k == "isr.change":
-            isr_changes += 1
-        elif k == "log.truncate":
-            truncations[(ev.data["topic"], ev.data["partition"])].append(ev.seq)
-        elif k == "log.append":
-            appended[(ev.data["topic"], ev.data["partition"], ev.data["offset"])] = ev.seq
-        elif k == "app.restart" and ev.data.get("producer"):
-            restarted.add(ev.data["producer"])
+    for ev in of("log.truncate"):
+        truncations[(ev.data["topic"], ev.data["partition"])].append(ev.seq)
+    appended = index.appended(trace)  # (topic, partition, base offset) -> log.append seq
+    restarted = {ev.data["producer"] for ev in of("app.restart") if ev.data.get("producer")}
+    visible = index.visible(trace)
 
     present: dict[Stream, list] = defaultdict(list)
     committed: dict[Stream, list] = defaultdict(list)
@@ -134,7 +116,7 @@ def analyse(trace: Trace) -> DeliveryReport:
     for key, f in finals.items():
         if f.offline:
             offline_streams.add(key)
-        for off, n, prod, rec, state in _visible_batches(f):
+        for off, n, prod, rec, state in visible[key]:
             if not prod:
                 continue
             s = (prod, f.topic, f.partition)
@@ -188,7 +170,7 @@ def analyse(trace: Trace) -> DeliveryReport:
             reused = 0
             evidence = []
             for rec, cnt, off, seq in ack_offsets.get(s, ()):
-                hit = iv.intersect([(rec, rec + cnt)], lost)
+                hit = iv.clip(lost, rec, rec + cnt)
                 if hit:
                     evidence.append(seq)
                     if off >= 0:
@@ -212,7 +194,7 @@ def analyse(trace: Trace) -> DeliveryReport:
                                    "does not span producer instances), re-sent records the broker had already "
                                    "appended" if s[0] in restarted else
                                    "a retry re-sent a batch the broker had already appended")),
-                "offsets": (dups := _dup_offsets(finals[(s[1], s[2])], s[0]))[:10],
+                "offsets": (dups := _dup_offsets(visible[(s[1], s[2])], s[0]))[:10],
                 "events": sorted({appended[(s[1], s[2], off)] for d in dups[:5] for off in _batch_bases(
                     finals[(s[1], s[2])], d["offsets"]) if (s[1], s[2], off) in appended}),
             })
@@ -220,7 +202,7 @@ def analyse(trace: Trace) -> DeliveryReport:
         ab = iv.merge([*txn_aborted.get(s, ()), *aborted_in_log.get(s, ())])
         totals["aborted"] += iv.total(ab)
         for rng, seq, consumer in consumed_committed.get(s, ()):
-            hit = iv.intersect([rng], ab)
+            hit = iv.clip(ab, *rng)
             if hit:
                 report.anomalies.append({
                     "kind": "aborted-read", "producer": s[0], "topic": s[1], "partition": s[2],
@@ -257,6 +239,7 @@ def analyse(trace: Trace) -> DeliveryReport:
         "errors": dict(sorted(errors.items())),
     }
     changes = [e for e in elections if e.data["election"] != "initial"]
+    changes_of = Counter((e.data["topic"], e.data["partition"]) for e in changes)
     report.cluster = {
         "leader_changes": len(changes),
         "unclean_elections": sum(1 for e in changes if e.data["election"] == "unclean"),
@@ -266,7 +249,7 @@ def analyse(trace: Trace) -> DeliveryReport:
             {"topic": f.topic, "partition": f.partition, "leader": f.leader, "leader_epoch": f.leader_epoch,
              "isr": f.isr, "log_start": f.log_start, "hw": f.hw, "leo": f.leo, "offline": f.offline,
              "replicas": f.replicas,
-             "leader_changes": sum(1 for e in changes if (e.data["topic"], e.data["partition"]) == k)}
+             "leader_changes": changes_of[k]}
             for k, f in sorted(finals.items())
         ],
     }
@@ -275,26 +258,6 @@ def analyse(trace: Trace) -> DeliveryReport:
     elif in_flight or totals["unavailable"] or totals["unconfirmed"]:
         report.valid = "unknown"
     return report
-
-
-def _visible_batches(f: PartitionFinal) -> list[tuple[int, int, str, int, str]]:
-    """Each data batch of a final log with its state: "visible", "aborted" (its transaction
-    ended with an ABORT marker) or "open" (no marker yet), as a read_committed reader sees it."""
-    out: list[list[Any]] = []
-    open_txn: dict[int, list[list[Any]]] = {}
-    for b in f.batches:
-        off, n, prod, rec = b[:4]
-        pid, txn, control = (b[4], b[5], b[6]) if len(b) >= 7 else (-1, 0, 0)
-        if control:
-            for entry in open_txn.pop(pid, []):
-                entry[4] = "visible" if control == 1 else "aborted"
-            continue
-        entry = [off, n, prod, rec, "visible"]
-        if txn:
-            entry[4] = "open"
-            open_txn.setdefault(pid, []).append(entry)
-        out.append(entry)
-    return [tuple(e) for e in out]  # type: ignore[misc]
 
 
 def _batch_bases(f: PartitionFinal, offsets: list[int]) -> list[int]:
@@ -306,9 +269,10 @@ def _batch_bases(f: PartitionFinal, offsets: list[int]) -> list[int]:
     return out
 
 
-def _dup_offsets(f: PartitionFinal, producer: str) -> list[dict[str, Any]]:
+def _dup_offsets(batches: list[index.Visible], producer: str) -> list[dict[str, Any]]:
+    """The records of ``producer`` stored more than once in a final log (its visible batches)."""
     where: dict[int, list[int]] = defaultdict(list)
-    for off, n, prod, rec, state in _visible_batches(f):
+    for off, n, prod, rec, state in batches:
         if state != "visible":
             continue
         if prod == producer:

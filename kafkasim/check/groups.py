@@ -34,9 +34,14 @@ class _Episode:
         return self.members.setdefault(name, {"revoked": [], "assigned": [], "lost": [], "pause_ms": 0})
 
 
+CORE = ("group.rebalance", "group.stable", "group.state", "member.assigned", "member.revoked", "member.lost",
+        "app.crash", "app.close", "app.processed")  # read together, in trace order: each depends on the others
+
+
 def analyse_groups(trace: Trace) -> dict[str, Any]:
     episodes: list[_Episode] = []
     open_ep: dict[str, _Episode] = {}
+    last_ep: dict[str, _Episode] = {}  # group -> its latest episode
     owned: dict[str, set[TP]] = defaultdict(set)  # consumer -> partitions
     consumer_group: dict[str, str] = {}
     pause_start: dict[str, int] = {}
@@ -48,16 +53,14 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
     leaves: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     last_offset: dict[tuple[str, TP], int] = {}
     out_of_order: dict[str, int] = defaultdict(int)
-    present: dict[tuple[str, str, int], list] = defaultdict(list)
     final_assignment: dict[str, dict[str, list]] = {}
     lag_max: dict[str, int] = defaultdict(int)
     dead_lettered: dict[str, int] = defaultdict(int)
     copies: set[str] = set()
     retried: dict[str, int] = defaultdict(int)
-    acks_at: dict[TP, list[tuple[str, int, int, int]]] = defaultdict(list)
 
     def episode_at(group: str) -> _Episode | None:
-        return open_ep.get(group) or next((e for e in reversed(episodes) if e.group == group), None)
+        return open_ep.get(group) or last_ep.get(group)
 
     def give_up(consumer: str, parts: list[TP], t: int) -> None:
         g = consumer_group.get(consumer)
@@ -68,13 +71,14 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
         if not owned[consumer] and consumer not in pause_start:
             pause_start[consumer] = t
 
-    for ev in trace:
+    for ev in trace.of(*CORE):
         k, d = ev.kind, ev.data
         if k == "group.rebalance":
             if d["group"] not in open_ep:
                 ep = _Episode(d["group"], ev.t, d["trigger"], d["generation"])
                 open_ep[d["group"]] = ep
                 episodes.append(ep)
+                last_ep[d["group"]] = ep
         elif k == "group.stable":
             ep = open_ep.pop(d["group"], None)
             if ep is not None:
@@ -124,30 +128,24 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
             if prev is not None and d["offset"] < prev:
                 out_of_order[g] += 1
             last_offset[key] = d["offset"] + d["count"]
-        elif k == "commit.fail":
-            commit_failures[d["group"]] += 1
-        elif k == "retry.forward" and d.get("group"):
+    by_kind = trace.by_kind()
+    for ev in by_kind.get("commit.fail", ()):
+        commit_failures[ev.data["group"]] += 1
+    for ev in by_kind.get("retry.forward", ()):
+        d = ev.data
+        if d.get("group"):
             copies.add(d["out_producer"])  # forwarded copies are the same logical records
             if d["dead_letter"]:
                 dead_lettered[d["group"]] += 1
             else:
                 retried[d["group"]] += 1
-        elif k == "consumer.poll_timeout":
-            poll_timeouts[d["group"]] += 1
-        elif k == "member.leave":
-            leaves[d["group"]][d["reason"]] += 1
-        elif k == "lag":
-            lag_max[d["group"]] = max(lag_max[d["group"]], d["lag"])
-        elif k == "log.final":
-            for _off, n, prod, rec, *_ in d["batches"]:
-                if prod:
-                    present[(prod, d["topic"], d["partition"])].append((rec, rec + n))
-            for prod, rec, n, off in acks_at.get((d["topic"], d["partition"]), ()):
-                k_ = min(n, max(0, d["log_start"] - off))  # deleted by retention: part of what was there
-                if k_:
-                    present[(prod, d["topic"], d["partition"])].append((rec, rec + k_))
-        elif k == "produce.ack" and d["offset"] >= 0 and not d.get("transactional"):
-            acks_at[(d["topic"], d["partition"])].append((d["producer"], d["rec"], d["count"], d["offset"]))
+    for ev in by_kind.get("consumer.poll_timeout", ()):
+        poll_timeouts[ev.data["group"]] += 1
+    for ev in by_kind.get("member.leave", ()):
+        leaves[ev.data["group"]][ev.data["reason"]] += 1
+    for ev in by_kind.get("lag", ()):
+        lag_max[ev.data["group"]] = max(lag_max[ev.data["group"]], ev.data["lag"])
+    present = _present(trace)
 
     end_t = trace.events[-1].t if trace.events else 0
     for (g, _tp), s in idle_since.items():
@@ -162,15 +160,25 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
         })
     groups: dict[str, Any] = {}
     names = sorted(set(consumer_group.values()) | set(processed) | {e.group for e in episodes})
+    rebalances_of: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in rebalances:
+        rebalances_of[r["group"]].append(r)
+    owned_topics: dict[str, set[str]] = defaultdict(set)  # group -> topics its consumers own at the end
+    for c, gg in consumer_group.items():
+        owned_topics[gg].update(t for t, _ in owned[c])
+    stored: dict[str, list[tuple[tuple[str, str, int], list]]] = defaultdict(list)  # topic -> merged records
+    for s, v in present.items():
+        if s[0] not in copies:
+            stored[s[1]].append((s, iv.merge(v)))
     for g in names:
-        eps = [r for r in rebalances if r["group"] == g]
+        eps = rebalances_of.get(g, [])
         pauses = [m["pause_ms"] for r in eps for m in r["members"].values()]
         done = processed.get(g, {})
-        topics = {t for (_p, t, _pp) in done} | {t for c, gg in consumer_group.items() if gg == g for t, _ in owned[c]}
+        topics = {t for (_p, t, _pp) in done} | owned_topics.get(g, set())
         total = sum(iv.total(v) for v in done.values())
         unique = sum(iv.total(iv.merge(v)) for v in done.values())
-        unprocessed = sum(iv.total(iv.subtract(iv.merge(v), iv.merge(done.get(s, ()))))
-                          for s, v in present.items() if s[1] in topics and s[0] not in copies)
+        unprocessed = sum(iv.total(iv.subtract(v, iv.merge(done.get(s, ()))))
+                          for t in topics for s, v in stored.get(t, ()))
         groups[g] = {
             "rebalances": len(eps),
             "total_rebalance_pause_ms": sum(pauses),
@@ -194,6 +202,26 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
     assignments = {g: {m: [f"{t}-{p}" for t, p in parts] for m, parts in sorted(final_assignment.get(g, {}).items())}
                    for g in names}
     return {"rebalances": rebalances, "groups": groups, "assignments": assignments}
+
+
+def _present(trace: Trace) -> dict[tuple[str, str, int], list]:
+    """Per (producer, topic, partition): the records of its final logs, plus those retention
+    deleted that had been acknowledged before the log ended (part of what was there)."""
+    present: dict[tuple[str, str, int], list] = defaultdict(list)
+    acks_at: dict[TP, list[tuple[str, int, int, int]]] = defaultdict(list)
+    for ev in trace.of("produce.ack", "log.final"):
+        d = ev.data
+        if ev.kind == "log.final":
+            for _off, n, prod, rec, *_ in d["batches"]:
+                if prod:
+                    present[(prod, d["topic"], d["partition"])].append((rec, rec + n))
+            for prod, rec, n, off in acks_at.get((d["topic"], d["partition"]), ()):
+                k_ = min(n, max(0, d["log_start"] - off))  # deleted by retention: part of what was there
+                if k_:
+                    present[(prod, d["topic"], d["partition"])].append((rec, rec + k_))
+        elif d["offset"] >= 0 and not d.get("transactional"):
+            acks_at[(d["topic"], d["partition"])].append((d["producer"], d["rec"], d["count"], d["offset"]))
+    return present
 
 
 def totals(groups: dict[str, Any]) -> dict[str, int]:

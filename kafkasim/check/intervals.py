@@ -68,3 +68,34 @@ def contains(a: list[Interval], x: int) -> bool:
 def closed(items: Iterable[Interval]) -> list[list[int]]:
     """As inclusive [first, last] pairs, for people."""
     return [[lo, hi - 1] for lo, hi in items]
+
+
+def clip(a: list[Interval], lo: int, hi: int) -> list[Interval]:
+    """``intersect([(lo, hi)], a)`` for merged ``a``, found by bisection: O(log n + pieces), so a
+    reader can clip many ranges against one long interval list without a quadratic scan."""
+    from bisect import bisect_right
+
+    out: list[Interval] = []
+    if lo >= hi:
+        return out
+    j = bisect_right(a, lo, key=lambda i: i[1])  # the first interval ending after lo
+    while j < len(a) and a[j][0] < hi:
+        piece = (max(lo, a[j][0]), min(hi, a[j][1]))
+        if piece[0] < piece[1]:
+            out.append(piece)
+        j += 1
+    return out
+
+
+def add(a: list[Interval], lo: int, hi: int) -> None:
+    """Add [lo, hi) to merged ``a`` in place, keeping it merged (as :func:`merge` would): a
+    union that grows one range at a time without re-merging everything seen so far."""
+    from bisect import bisect_left, bisect_right
+
+    if hi <= lo:
+        return
+    i = bisect_left(a, lo, key=lambda x: x[1])  # the first interval ending at or after lo: touches it
+    j = bisect_right(a, hi, key=lambda x: x[0])  # past the last interval starting at or before hi
+    if i < j:
+        lo, hi = min(lo, a[i][0]), max(hi, a[j - 1][1])
+    a[i:j] = [(lo, hi)]

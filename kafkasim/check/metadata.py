@@ -33,7 +33,7 @@ def analyse_metadata(trace: Trace) -> dict[str, dict[str, dict[str, int]]]:
     outputs: dict[Rec, tuple[Rec, str]] = {}  # output record -> (its input record, pipeline)
     out_topics: set[str] = set()
     seen: set[Rec] = set()  # output records some reader was returned
-    for ev in trace:
+    for ev in trace.of("consume", "pipeline.output"):  # in trace order: an output is read after it is written
         k, d = ev.kind, ev.data
         if k == "consume":
             g = d.get("group")

@@ -22,44 +22,44 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
+from kafkasim.check import index
 from kafkasim.check import intervals as iv
-from kafkasim.check.delivery import PartitionFinal, _visible_batches, final_logs, final_of
+from kafkasim.check.index import PartitionFinal, Visible, final_of, visible_batches
 from kafkasim.sim.trace import Trace
 
 TP = tuple[str, int]
+RESETS = ("member.assigned", "member.revoked", "member.lost", "app.crash", "app.restart", "client.crash")
 
 
 def analyse_ordering(trace: Trace) -> list[dict[str, Any]]:
     anomalies: list[dict[str, Any]] = []
-    finals = final_logs(trace)
+    finals, batches = index.finals(trace), index.visible(trace)
     visible: dict[TP, list[tuple[int, int]]] = {}
-    for tp, f in finals.items():
-        visible[tp] = [(off, off + n) for off, n, prod, _rec, state in _visible_batches(f)
-                       if prod and state == "visible"]
+    for tp in finals:
+        visible[tp] = [(off, off + n) for off, n, prod, _rec, state in batches[tp] if prod and state == "visible"]
     anomalies += _polls(trace, visible)
-    anomalies += _sends(finals, {(e.data["topic"], e.data["partition"], e.data["offset"]): e.seq
-                                 for e in trace.of("log.append")})
+    anomalies += _sends(finals, batches, index.appended(trace))
     anomalies += _ownership(trace)
-    anomalies += _zombies(trace, finals)
+    anomalies += _zombies(trace, finals, batches)
     return anomalies
 
 
 def _polls(trace: Trace, visible: dict[TP, list[tuple[int, int]]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    last: dict[tuple[str, TP], tuple[int, int]] = {}  # (consumer, tp) -> (next offset, seq)
-    for ev in trace:
+    last: dict[str, dict[TP, tuple[int, int]]] = defaultdict(dict)  # consumer -> tp -> (next offset, seq)
+    for ev in trace.of("consumer.seek", "consumer.assign", *RESETS, "consume"):
         k, d = ev.kind, ev.data
         if k in ("consumer.seek", "consumer.assign"):
-            for key in [key for key in last if key[0] == ev.node]:
-                if k == "consumer.assign" or key[1] == (d.get("topic"), d.get("partition")):
-                    del last[key]
-        elif k in ("member.assigned", "member.revoked", "member.lost", "app.crash", "app.restart", "client.crash"):
-            for key in [key for key in last if key[0] == ev.node]:
-                del last[key]
-        elif k == "consume":
+            if k == "consumer.assign":
+                last.pop(ev.node, None)
+            elif ev.node in last:
+                last[ev.node].pop((d.get("topic"), d.get("partition")), None)
+        elif k != "consume":
+            last.pop(ev.node, None)
+        else:
             tp = (d["topic"], d["partition"])
-            key = (d["consumer"], tp)
-            prev = last.get(key)
+            mine = last[d["consumer"]]
+            prev = mine.get(tp)
             off, n = d["offset"], d["count"]
             if prev is not None:
                 expected, seq = prev
@@ -75,22 +75,23 @@ def _polls(trace: Trace, visible: dict[TP, list[tuple[int, int]]]) -> list[dict[
                                     "from": expected, "to": off, "count": missed, "events": [seq, ev.seq],
                                     "explanation": f"{d['consumer']} jumped from offset {expected} to {off} of "
                                                    f"{tp[0]}-{tp[1]}, skipping {missed} committed record(s)"})
-            last[key] = (off + n, ev.seq)
+            mine[tp] = (off + n, ev.seq)
     return out
 
 
-def _sends(finals: dict[TP, PartitionFinal], appended: dict[tuple[str, int, int], int]) -> list[dict[str, Any]]:
+def _sends(finals: dict[TP, PartitionFinal], batches: dict[TP, list[Visible]],
+           appended: dict[tuple[str, int, int], int]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    for tp, f in sorted(finals.items()):
+    for tp, _f in sorted(finals.items()):
         high: dict[str, int] = {}
         high_at: dict[str, int] = {}
-        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)
-        for off, n, prod, rec, state in _visible_batches(f):
+        seen: dict[str, list[tuple[int, int]]] = defaultdict(list)  # per producer: merged records so far
+        for off, n, prod, rec, state in batches[tp]:
             if not prod or state != "visible":
                 continue
-            seen[prod].append((rec, rec + n))
-            if rec + n <= high.get(prod, -1) and rec < high.get(prod, -1) and iv.subtract(
-                    [(rec, rec + n)], iv.merge(seen[prod][:-1])):  # a second copy is a duplicate, not a reordering
+            before = seen[prod]
+            if rec + n <= high.get(prod, -1) and rec < high.get(prod, -1) and iv.total(
+                    iv.clip(before, rec, rec + n)) < n:  # a second copy is a duplicate, not a reordering
                 events = [e for e in (appended.get((tp[0], tp[1], high_at[prod])),
                                       appended.get((tp[0], tp[1], off))) if e is not None]
                 out.append({"kind": "nonmonotonic-send", "producer": prod, "topic": tp[0], "partition": tp[1],
@@ -98,6 +99,7 @@ def _sends(finals: dict[TP, PartitionFinal], appended: dict[tuple[str, int, int]
                             "explanation": f"records {rec}..{rec + n - 1} of {prod} landed at offset {off} of "
                                            f"{tp[0]}-{tp[1]}, after records it sent later (a retried batch "
                                            "overtaken by the next one: max.in.flight > 1 without idempotence)"})
+            iv.add(before, rec, rec + n)
             if rec + n - 1 > high.get(prod, -1):
                 high[prod] = rec + n - 1
                 high_at[prod] = off
@@ -108,9 +110,11 @@ def _ownership(trace: Trace) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     by_generation: dict[tuple[str, int], dict[TP, str]] = defaultdict(dict)
     owner: dict[tuple[str, TP], tuple[str, int]] = {}  # (group, tp) -> (consumer, seq)
+    held_by: dict[str, set[tuple[str, TP]]] = defaultdict(set)  # consumer -> the owner keys it holds
     members: dict[str, set[str]] = defaultdict(set)  # group -> consumers currently in it
     member_consumer: dict[str, str] = {}
-    for ev in trace:
+    for ev in trace.of("member.assigned", "member.revoked", "member.lost", "member.leave", "app.crash", "app.close",
+                       "app.fatal"):
         k, d = ev.kind, ev.data
         if k == "member.assigned":
             g, c = d["group"], ev.node
@@ -131,11 +135,15 @@ def _ownership(trace: Trace) -> list[dict[str, Any]]:
                                 "members": [held[0], c], "events": [held[1], ev.seq],
                                 "explanation": f"{c} was given {t}-{p} while {held[0]} still owned it (the old "
                                                "owner must revoke before the new one is assigned)"})
+                if held is not None:
+                    held_by[held[0]].discard((g, tp))
                 owner[(g, tp)] = (c, ev.seq)
+                held_by[c].add((g, tp))
         elif k in ("member.revoked", "member.lost"):
             for t, p in d["partitions"]:
                 if owner.get((d["group"], (t, p)), ("",))[0] == ev.node:
                     del owner[(d["group"], (t, p))]
+                    held_by[ev.node].discard((d["group"], (t, p)))
         elif k == "member.leave":
             c = d.get("client") or member_consumer.get(d["member"])
             if c is not None:
@@ -143,12 +151,12 @@ def _ownership(trace: Trace) -> list[dict[str, Any]]:
         elif k in ("app.crash", "app.close", "app.fatal"):
             for g in members:
                 members[g].discard(ev.node)
-            for key in [key for key, (c, _s) in owner.items() if c == ev.node]:
+            for key in held_by.pop(ev.node, ()):
                 del owner[key]
     return out
 
 
-def _zombies(trace: Trace, finals: dict[TP, PartitionFinal]) -> list[dict[str, Any]]:
+def _zombies(trace: Trace, finals: dict[TP, PartitionFinal], batches: dict[TP, list[Visible]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     fenced_at: dict[str, tuple[int, int]] = {}
     for ev in trace.of("txn.fenced"):
@@ -165,7 +173,7 @@ def _zombies(trace: Trace, finals: dict[TP, PartitionFinal]) -> list[dict[str, A
         f = finals.get((t, p))
         if f is None:
             continue
-        vis = {off for off, _n, pr, _r, state in _visible_batches(f) if pr == prod and state == "visible"}
+        vis = {off for off, _n, pr, _r, state in batches[(t, p)] if pr == prod and state == "visible"}
         bad = [(off, n, seq) for off, n, seq in appends if off in vis]
         if bad:
             out.append({"kind": "zombie-write", "producer": prod, "topic": t, "partition": p,
@@ -193,6 +201,7 @@ def analyse_keys(trace: Trace) -> dict[str, Any]:
     key_of: dict[tuple[str, str, int, int], str] = {}
     partitions_of: dict[tuple[str, str], set[int]] = defaultdict(set)
     stored = 0
+    finals, batches = index.finals(trace), index.visible(trace)
     for ev in trace.of("log.final"):
         d = ev.data
         keys = d.get("keys") or []
@@ -201,7 +210,9 @@ def analyse_keys(trace: Trace) -> dict[str, Any]:
         by_base = {b[0]: k for b, k in zip(d["batches"], keys, strict=False) if k is not None}
         high: dict[tuple[str, str], int] = {}
         seen: set[tuple[str, int]] = set()
-        for off, n, prod, rec, state in _visible_batches(final_of(d)):
+        tp = (d["topic"], d["partition"])
+        shown = batches[tp] if finals[tp].batches is d["batches"] else visible_batches(final_of(d))
+        for off, n, prod, rec, state in shown:
             ks = by_base.get(off)
             if not prod or ks is None:
                 continue

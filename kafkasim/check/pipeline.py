@@ -12,10 +12,11 @@ outputs are the store's writes.
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
 from typing import Any
 
-from kafkasim.check.delivery import PartitionFinal, _visible_batches, final_of
+from kafkasim.check import index
 from kafkasim.sim.trace import Trace
 
 Src = tuple[str, str, int, int]  # producer, topic, partition, rec
@@ -30,9 +31,8 @@ def analyse_pipelines(trace: Trace) -> dict[str, dict[str, Any]]:
     group_of: dict[str, str] = {}
     inputs: dict[str, str] = {}
     outputs: dict[str, str] = {}
-    finals: dict[tuple[str, int], PartitionFinal] = {}
     pipelines: set[str] = set()
-    for ev in trace:
+    for ev in trace.of("pipeline.output", "sink.write", "sink.duplicate", "commit.ok", "txn.offsets", "txn.end"):
         k, d = ev.kind, ev.data
         if k == "pipeline.output":
             name = _base(d["pipeline"])
@@ -61,19 +61,20 @@ def analyse_pipelines(trace: Trace) -> dict[str, dict[str, Any]]:
                 if d["result"] == "commit":
                     for topic, part, off in offsets:
                         _advance(committed_offsets[gid], (topic, part), off)
-        elif k == "log.final":
-            finals[(d["topic"], d["partition"])] = final_of(d)
+    finals, batches = index.finals(trace), index.visible(trace)
+    found = {key: _Outputs(entries) for key, entries in maps.items()}
 
     out: dict[str, dict[str, Any]] = {}
     for name in sorted(pipelines):
         committed: dict[Src, int] = defaultdict(int)
         everything: dict[Src, int] = defaultdict(int)
         if name in outputs:
-            for (topic, part), f in finals.items():
+            for (topic, part) in finals:
                 if topic != outputs[name]:
                     continue
-                for _off, n, prod, rec, state in _visible_batches(f):
-                    for lo, cnt, src, owner in maps.get((prod, topic, part), ()):
+                for _off, n, prod, rec, state in batches[(topic, part)]:
+                    outs = found.get((prod, topic, part))
+                    for lo, cnt, src, owner in outs.overlapping(rec, rec + n) if outs else ():
                         if owner != name:
                             continue
                         a, b = max(lo, rec), min(lo + cnt, rec + n)
@@ -86,10 +87,10 @@ def analyse_pipelines(trace: Trace) -> dict[str, dict[str, Any]]:
             committed = sink_writes[name]
             everything = committed
         records_in: dict[Src, int] = {}  # input record -> its offset
-        for (topic, part), f in finals.items():
+        for (topic, part) in finals:
             if topic != inputs.get(name):
                 continue
-            for off, n, prod, rec, state in _visible_batches(f):
+            for off, n, prod, rec, state in batches[(topic, part)]:
                 if state == "visible" and prod:
                     for i in range(n):
                         records_in[(prod, topic, part, rec + i)] = off + i
@@ -106,6 +107,20 @@ def analyse_pipelines(trace: Trace) -> dict[str, dict[str, Any]]:
             "sink_duplicates_ignored": sink_dupes.get(name, 0),
         }
     return out
+
+
+class _Outputs:
+    """One output stream's ``pipeline.output`` entries, sorted by first record, so the entries
+    overlapping a batch are found by bisection rather than by a scan per batch."""
+
+    def __init__(self, entries: list[tuple[int, int, Src, str]]) -> None:
+        self.entries = sorted(entries, key=lambda e: e[0])
+        self.los = [e[0] for e in self.entries]
+        self.longest = max((e[1] for e in self.entries), default=0)
+
+    def overlapping(self, lo: int, hi: int) -> list[tuple[int, int, Src, str]]:
+        """Every entry that may share a record with [lo, hi) (no entry that does is left out)."""
+        return self.entries[bisect_left(self.los, lo - self.longest + 1):bisect_left(self.los, hi)]
 
 
 def _advance(offsets: dict[tuple[str, int], int], tp: tuple[str, int], off: int) -> None:

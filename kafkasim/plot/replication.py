@@ -86,29 +86,32 @@ def _step(series: Steps, t: float, y: int) -> None:
         series.append((t, y))
 
 
+PARTITION_KINDS = ("leader.elected", "partition.offline", "isr.change", "log.append", "replica.leo", "hw.advance",
+                   "log.truncate")  # what _partition_event reads
+
+
 def histories(trace: Trace) -> tuple[dict[TP, History], Faults, float]:
-    """One pass over the trace: per-partition histories, faults, and the end time (s)."""
+    """One pass over the events the figure uses: per-partition histories, faults, and the end time (s)."""
     hists: dict[TP, History] = {}
     faults = Faults()
     open_cuts: dict[frozenset[str], float] = {}
-    acks: dict[tuple[str, str, int], list[tuple[float, int, int, int]]] = {}
-    appended: dict[tuple[str, str, int, int], int] = {}  # (producer, topic, partition, rec) -> offset
-    for ev in trace:
+    for ev in trace.of("partition.created", *PARTITION_KINDS):
         k, d, t = ev.kind, ev.data, style.seconds(ev.t)
         if k == "partition.created":
             h = hists[(d["topic"], d["partition"])] = History(d["topic"], d["partition"], list(d["replicas"]), t)
             h.leo, h.hw = {b: [(t, 0)] for b in h.replicas}, [(t, 0)]
-        elif k == "produce.ack":
-            acks.setdefault((d["producer"], d["topic"], d["partition"]), []).append(
-                (t, d["rec"], d["count"], d["offset"]))
-        elif k in ("broker.crash", "broker.restart"):
+        elif (h := hists.get((d.get("topic"), d.get("partition")))) is not None:  # type: ignore[arg-type]
+            _partition_event(h, k, ev.node, d, t)
+    for ev in trace.of("broker.crash", "broker.restart", *MARKS):
+        k, d, t = ev.kind, ev.data, style.seconds(ev.t)
+        if k in ("broker.crash", "broker.restart"):
             faults.marks.append((t, k, d["broker"]))
             spans = faults.down.setdefault(d["broker"], [])
             if k == "broker.crash":
                 spans.append((t, -1.0))
             elif spans and spans[-1][1] < 0:
                 spans[-1] = (spans[-1][0], t)
-        elif k in MARKS:
+        else:
             ends = {b for b in (style.broker_id(ev.node), style.broker_id(d.get("peer", ""))) if b}
             faults.marks.extend((t, k, b) for b in sorted(ends))
             link = frozenset((ev.node, d.get("peer", "")))
@@ -116,17 +119,15 @@ def histories(trace: Trace) -> tuple[dict[TP, History], Faults, float]:
                 open_cuts.setdefault(link, t)
             elif k == "net.heal" and link in open_cuts:
                 faults.cuts.append((open_cuts.pop(link), t, ends))
-        elif (h := hists.get((d.get("topic"), d.get("partition")))) is not None:  # type: ignore[arg-type]
-            _partition_event(h, ev.kind, ev.node, d, t, appended)
     end = style.seconds(style.end_ms(trace))
     for spans in faults.down.values():
         spans[:] = [(a, end if z < 0 else z) for a, z in spans]
     faults.cuts += [(t0, end, {b for b in map(style.broker_id, link) if b}) for link, t0 in open_cuts.items()]
-    _add_lost(trace, hists, acks, appended)
+    _add_lost(trace, hists)
     return hists, faults, end
 
 
-def _partition_event(h: History, k: str, node: str, d: dict, t: float, appended: dict) -> None:
+def _partition_event(h: History, k: str, node: str, d: dict, t: float) -> None:
     if k == "leader.elected":
         h.leaders.append((t, d["leader"], d["leader_epoch"], d["election"]))
         h.isr.append((t, tuple(d["isr"])))
@@ -141,8 +142,6 @@ def _partition_event(h: History, k: str, node: str, d: dict, t: float, appended:
     elif k == "log.append":
         if (b := style.broker_id(node)) is not None:
             h.set_leo(b, t, d["offset"] + d["count"])
-        for i in range(d["count"]):
-            appended[(d.get("producer"), h.topic, h.partition, d.get("rec", 0) + i)] = d["offset"] + i
     elif k == "replica.leo":
         h.set_leo(d["broker"], t, d["leo"])
         h.known_hw[d["broker"]] = d["hw"]
@@ -155,24 +154,36 @@ def _partition_event(h: History, k: str, node: str, d: dict, t: float, appended:
         h.set_leo(d["broker"], t, d["offset"])
 
 
-def _add_lost(trace: Trace, hists: dict[TP, History], acks: dict, appended: dict) -> None:
+def _add_lost(trace: Trace, hists: dict[TP, History]) -> None:
     """Where (offset bands) and when (ack times) the acknowledged-then-lost records were acked.
 
     Offsets come from ``produce.ack`` (base offset + index in the batch); for acks=0 (offset
     -1) from the leader's ``log.append``. All producers' bands in a partition are merged,
     bridging gaps under 1% of its offsets, so interleaved producers give one band.
     """
+    lost = [a for a in analyse(trace).anomalies if a["kind"] == "lost-write" and (a["topic"], a["partition"]) in hists]
+    if not lost:
+        return
+    acks: dict[tuple[str, str, int], list[tuple[float, int, int, int]]] = {}
+    for ev in trace.of("produce.ack"):
+        d = ev.data
+        acks.setdefault((d["producer"], d["topic"], d["partition"]), []).append(
+            (style.seconds(ev.t), d["rec"], d["count"], d["offset"]))
+    appended: dict[tuple[str, str, int], dict[int, int]] | None = None  # built only if an acks=0 record was lost
     hits: dict[TP, list[tuple[int, float]]] = {}  # (offset, ack time); offset -1 when unknown
-    for a in analyse(trace).anomalies:
+    for a in lost:
         key = (a["topic"], a["partition"])
-        if a["kind"] != "lost-write" or key not in hists:
-            continue
         hists[key].lost_count += a["count"]
+        records = [(lo, hi + 1) for lo, hi in a["records"]]  # inclusive ranges -> merged half-open ones
         for t, rec, n, off in acks.get((a["producer"], *key), ()):
-            for lo, hi in a["records"]:  # inclusive ranges
-                for r in range(max(lo, rec), min(hi + 1, rec + n)):
-                    o = off + r - rec if off >= 0 else appended.get((a["producer"], *key, r), -1)
-                    hits.setdefault(key, []).append((o, t))
+            pieces = iv.clip(records, rec, rec + n)
+            where: dict[int, int] = {}
+            if pieces and off < 0:
+                appended = appended if appended is not None else _appended(trace)
+                where = appended.get((a["producer"], *key), {})
+            for lo, hi in pieces:
+                hits.setdefault(key, []).extend((off + r - rec if off >= 0 else where.get(r, -1), t)
+                                                for r in range(lo, hi))
     for key, points in hits.items():
         gap = max(1, hists[key].top() // 100)
         runs: list[list[float]] = []  # [t0, t1, lo, hi)
@@ -183,6 +194,22 @@ def _add_lost(trace: Trace, hists: dict[TP, History], acks: dict, appended: dict
             else:
                 runs.append([t, t, o, o + 1 if o >= 0 else -1])
         hists[key].lost = [(t0, t1, int(lo), int(hi)) for t0, t1, lo, hi in runs]
+
+
+def _appended(trace: Trace) -> dict[tuple[str, str, int], dict[int, int]]:
+    """(producer, topic, partition) -> rec -> offset, from the ``log.append`` events of partitions
+    created before them (the last append of a record wins)."""
+    out: dict[tuple[str, str, int], dict[int, int]] = {}
+    created: set[TP] = set()
+    for ev in trace.of("partition.created", "log.append"):
+        d = ev.data
+        if ev.kind == "partition.created":
+            created.add((d["topic"], d["partition"]))
+        elif (d.get("topic"), d.get("partition")) in created:
+            recs = out.setdefault((d.get("producer"), d["topic"], d["partition"]), {})  # type: ignore[arg-type]
+            for i in range(d["count"]):
+                recs[d.get("rec", 0) + i] = d["offset"] + i
+    return out
 
 
 def _spans(changes: list[tuple[float, object]], member: Callable[[object], bool], end: float) -> Spans:

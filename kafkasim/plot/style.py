@@ -8,6 +8,7 @@ and saved through ``FigureCanvasAgg``: no ``pyplot``, no GUI backend, safe headl
 
 from __future__ import annotations
 
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -50,6 +51,7 @@ def broker_color(broker: int) -> str:
     return BROKER_COLORS[(broker - 1) % len(BROKER_COLORS)]
 
 
+@cache
 def broker_id(node: str) -> int | None:
     """``"broker-3"`` -> 3; anything else -> None."""
     prefix, _, num = node.partition("-")
@@ -104,12 +106,30 @@ def check_suffix(path: str | Path) -> str:
 
 
 def save(fig: Figure, path: str | Path) -> Path:
-    """Render ``fig`` with the Agg canvas to ``path`` (format from the suffix)."""
+    """Render ``fig`` with the Agg canvas to ``path`` (format from the suffix).
+
+    For PNG the layout is computed first and switched off for the save: with a layout engine,
+    ``savefig`` draws the whole figure once into a renderer that discards it, only to run the
+    layout, then draws it again for real. The Agg renderer at ``DPI`` is the one that pass would
+    lay out with, so the picture is the same, without the discarded drawing. (SVG and PDF lay
+    out with their own renderer's text metrics: those keep savefig's way.)
+    """
+    import matplotlib as mpl
     from matplotlib.backends.backend_agg import FigureCanvasAgg
 
     fmt = check_suffix(path)
     FigureCanvasAgg(fig)
-    fig.savefig(path, format=fmt, dpi=DPI)
+    engine = fig.get_layout_engine()
+    default_layout = not (mpl.rcParams["figure.autolayout"] or mpl.rcParams["figure.constrained_layout.use"])
+    if fmt != "png" or engine is None or fig.dpi != DPI or not default_layout:
+        fig.savefig(path, format=fmt, dpi=DPI)
+        return Path(path)
+    engine.execute(fig)
+    fig.set_layout_engine(None)  # (with those rcParams off: no engine at all)
+    try:
+        fig.savefig(path, format=fmt, dpi=DPI)
+    finally:
+        fig.set_layout_engine(engine)
     return Path(path)
 
 

@@ -13,7 +13,9 @@ coordinator had removed it. With many partitions, one row per partition coloured
 from __future__ import annotations
 
 import re
+from bisect import bisect_left, bisect_right
 from dataclasses import dataclass, field
+from itertools import accumulate
 
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
@@ -111,10 +113,12 @@ def read(trace: Trace) -> tuple[dict[str, Group], float]:
         grp = groups.setdefault(group, Group(group))
         return grp.members.setdefault(consumer, Member(consumer))
 
-    for ev in trace:
+    closed: dict[str, dict[int | None, Episode]] = {}  # group -> generation -> its latest ended episode
+    kinds = [k for k in trace.by_kind() if k.startswith(("group.", "member.", "commit.", "app."))]
+    for ev in trace.of(*kinds, "consumer.poll_timeout"):
         k, d, t = ev.kind, ev.data, style.seconds(ev.t)
         g = d.get("group") or group_of.get(ev.node)
-        if g is None or not (k.startswith(("group.", "member.", "commit.", "app.")) or k == "consumer.poll_timeout"):
+        if g is None:
             continue
         grp = groups.setdefault(g, Group(g))
         if k in ("group.join", "member.leave") and d.get("member"):
@@ -131,6 +135,7 @@ def read(trace: Trace) -> tuple[dict[str, Group], float]:
             if grp.episodes and grp.episodes[-1].end is None:
                 ep = grp.episodes[-1]
                 ep.end, ep.generation, ep.emptied = t, d.get("generation"), k == "group.state"
+                closed.setdefault(g, {})[ep.generation] = ep
             if k == "group.stable" and d.get("protocol") and d["protocol"] not in grp.assignors:
                 grp.assignors.append(d["protocol"])  # group.stable's protocol is the assignor's name
         elif k == "member.assigned":
@@ -141,7 +146,7 @@ def read(trace: Trace) -> tuple[dict[str, Group], float]:
             m.mark("assigned", t)
             if d.get("protocol") and d["protocol"] not in grp.protocols:  # eager | cooperative
                 grp.protocols.append(d["protocol"])
-            ep = next((e for e in reversed(grp.episodes) if e.generation == d.get("generation")), None)
+            ep = _episode_of(grp, closed.get(g, {}), d.get("generation"))
             if ep is not None and ep.protocol is None:
                 ep.protocol = d.get("protocol")
         elif k in ("member.revoked", "member.lost"):
@@ -171,6 +176,14 @@ def read(trace: Trace) -> tuple[dict[str, Group], float]:
         for ep in grp.episodes:
             ep.protocol = ep.protocol or (grp.protocols[-1] if grp.protocols else None)
     return groups, end
+
+
+def _episode_of(grp: Group, closed: dict[int | None, Episode], generation: int | None) -> Episode | None:
+    """The latest episode of ``grp`` for ``generation``: only the last episode can still be
+    open (a rebalance starts after the previous one ended), every earlier one is in ``closed``."""
+    if grp.episodes and grp.episodes[-1].generation == generation:
+        return grp.episodes[-1]
+    return closed.get(generation)
 
 
 def select(groups: dict[str, Group], group: str | None) -> list[Group]:
@@ -278,20 +291,44 @@ def zoom_windows(groups: list[Group], end: float) -> list[tuple[float, float]]:
                           if t < end})
         for ep in (e for e in g.episodes if first is not None and e.start >= first):
             stop = end if ep.end is None else ep.end
-            near = [t for t in changes if ep.start <= t <= stop + 0.01 * end]
+            near = changes[bisect_left(changes, ep.start):bisect_right(changes, stop + 0.01 * end)]
             spans.append((ep.start, max([stop, *near])))
             if any(b - a < 0.005 * end for a, b in zip(near, near[1:], strict=False)):
                 found.append(spans[-1])
+    widen = _Widen(spans, 0.01 * end)
     merged: Spans = []
     for a, z in sorted(found):
-        while touching := [(x, y) for x, y in spans if x <= z + 0.01 * end and y >= a and (x < a or y > z)]:
-            a, z = min(a, *(x for x, _ in touching)), max(z, *(y for _, y in touching))
+        a, z = widen(a, z)
         if merged and a - merged[-1][1] < 0.03 * end:
             merged[-1] = (merged[-1][0], max(z, merged[-1][1]))
         else:
             merged.append((a, z))
     pads = [(a, z, max(0.3 * (z - a), 0.003 * end)) for a, z in merged]
     return [(max(0.0, a - p), min(end, z + p)) for a, z, p in pads if z - a + 2 * p <= ZOOM_MAX_FRACTION * end][:MAX_ZOOMS]
+
+
+class _Widen:
+    """Widens a span [a, z] to take in every span that touches it (starts by ``tol`` after z,
+    ends at or after a) and sticks out, again and again until none does. Spans sticking out on
+    the right start before z (+ tol) and end after it, those on the left end after a and start
+    before it, so each side widens on its own: by bisection over the spans sorted by start
+    (running maximum of their ends) and by end (running minimum of their starts)."""
+
+    def __init__(self, spans: Spans, tol: float) -> None:
+        self.tol = tol
+        by_start = sorted(spans)
+        self.starts = [x for x, _ in by_start]
+        self.max_end = list(accumulate((y for _, y in by_start), max))
+        by_end = sorted(spans, key=lambda s: s[1], reverse=True)
+        self.ends = [-y for _, y in by_end]  # ascending, for bisect
+        self.min_start = list(accumulate((x for x, _ in by_end), min))
+
+    def __call__(self, a: float, z: float) -> tuple[float, float]:
+        while (i := bisect_right(self.starts, z + self.tol)) and self.max_end[i - 1] > z:
+            z = self.max_end[i - 1]
+        while (i := bisect_right(self.ends, -a)) and self.min_start[i - 1] < a:
+            a = self.min_start[i - 1]
+        return a, z
 
 
 def _legend(fig: Figure, protocols: set[str | None]) -> None:

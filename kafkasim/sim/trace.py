@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterable, Iterator
+from array import array
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+
+T = TypeVar("T")
 
 SCHEMA_VERSION = 1
 
@@ -135,6 +139,12 @@ class Trace:
     scenario_hash: str = ""
     events: list[TraceEvent] = field(default_factory=list)
     strict: bool = True
+    # Readers' caches (see by_kind, memo): not part of the trace, rebuilt when events grow.
+    _where: dict[str, array[int]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _by_kind: dict[str, list[TraceEvent]] = field(default_factory=dict, init=False, repr=False, compare=False)
+    _indexed: tuple[list[TraceEvent] | None, int] = field(default=(None, 0), init=False, repr=False, compare=False)
+    _memo: dict[str, tuple[list[TraceEvent], int, Any]] = field(default_factory=dict, init=False, repr=False,
+                                                               compare=False)
 
     def append(self, t: int, kind: str, node: str, data: dict[str, Any]) -> None:
         if self.strict and kind not in KINDS:
@@ -148,9 +158,45 @@ class Trace:
         return len(self.events)
 
     def of(self, *kinds: str) -> list[TraceEvent]:
-        """Events of the given kinds, in order."""
-        wanted = set(kinds)
-        return [e for e in self.events if e.kind in wanted]
+        """Events of the given kinds, in order (from the :meth:`by_kind` index: no scan of the trace)."""
+        by_kind = self.by_kind()
+        wanted = [k for k in dict.fromkeys(kinds) if k in by_kind]
+        if len(wanted) == 1:
+            return list(by_kind[wanted[0]])
+        events = self.events
+        return [events[i] for i in sorted(chain.from_iterable(self._where[k] for k in wanted))]
+
+    def by_kind(self) -> dict[str, list[TraceEvent]]:
+        """Every event, bucketed by kind, each bucket in trace order: the index that lets readers
+        visit only the kinds they use. Built in one pass and extended as events are appended
+        (the trace is append-only); callers must not modify the lists."""
+        events = self.events
+        indexed, done = self._indexed
+        if indexed is not events or done > len(events):  # a new events list: index it from scratch
+            self._where, self._by_kind, done = {}, {}, 0
+        if done < len(events):
+            where, by_kind = self._where, self._by_kind
+            for i in range(done, len(events)):
+                ev = events[i]
+                bucket = by_kind.get(ev.kind)
+                if bucket is None:
+                    bucket = by_kind[ev.kind] = []
+                    where[ev.kind] = array("q")  # positions, to merge kinds back into trace order
+                bucket.append(ev)
+                where[ev.kind].append(i)
+        self._indexed = (events, len(events))
+        return self._by_kind
+
+    def memo(self, key: str, build: Callable[[Trace], T]) -> T:
+        """``build(self)``, computed once and kept until events are appended: lets several readers
+        share something derived from the trace (e.g. the final logs) instead of each rebuilding it."""
+        events = self.events
+        hit = self._memo.get(key)
+        if hit is not None and hit[0] is events and hit[1] == len(events):
+            return hit[2]  # type: ignore[no-any-return]
+        value = build(self)
+        self._memo[key] = (events, len(events), value)
+        return value
 
     def header(self) -> dict[str, Any]:
         from kafkasim._version import __version__
@@ -204,16 +250,27 @@ class Trace:
             )
         trace = cls(seed=header.get("seed", 0), scenario=header.get("scenario", ""),
                     scenario_hash=header.get("scenario_hash", ""), strict=False)
+        events, scan, make = trace.events, _SCAN, tuple.__new__
         for lineno, line in enumerate(it, start=2):
-            if not line.strip():
-                continue
-            obj = _parse(line, source, lineno)
+            # Fast path: one object from the first character, then only JSON whitespace (exactly
+            # what json.loads accepts there); anything else takes json.loads's path and errors.
+            try:
+                obj, end = scan(line, 0)
+            except (StopIteration, ValueError):
+                obj, end = None, 0
+            if type(obj) is not dict or line[end:].strip(" \t\n\r"):
+                if not line.strip():
+                    continue
+                obj = _parse(line, source, lineno)
             try:
                 t, seq, kind, node = obj.pop("t"), obj.pop("seq"), obj.pop("kind"), obj.pop("node")
             except KeyError as exc:
                 raise TraceFormatError(f"{source}:{lineno}: event without {exc.args[0]!r}") from None
-            trace.events.append(TraceEvent(t, seq, kind, node, obj))
+            events.append(make(TraceEvent, (t, seq, kind, node, obj)))  # TraceEvent(...) without its __new__
         return trace
+
+
+_SCAN = json.JSONDecoder().scan_once  # what json.loads runs per document, minus its checks and wrappers
 
 
 class TraceFormatError(ValueError):

@@ -13,9 +13,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import networkx as nx
-
 if TYPE_CHECKING:
+    import networkx as nx
+
     from kafkasim.sim.world import World
 
 
@@ -63,6 +63,8 @@ class Network:
 
     def __init__(self, world: World, default_latency: Latency | None = None) -> None:
         self.world = world
+        import networkx as nx  # here, not at import: readers of a saved trace never build a network
+
         self.graph = nx.DiGraph()
         self.default_latency = default_latency or Latency()
         self._nodes: dict[str, Node] = {}
@@ -165,6 +167,8 @@ class Network:
     def reachable_graph(self) -> nx.DiGraph:
         """The subgraph of live nodes and links that are up (for reports and plots)."""
         live = [n for n, node in self._nodes.items() if node.alive]
+        import networkx as nx
+
         view = nx.subgraph_view(
             self.graph, filter_node=lambda n: n in live, filter_edge=lambda a, b: self._links[(a, b)].up
         )

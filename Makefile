@@ -23,8 +23,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
-	$(BIN)/python bench/throughput.py
-	$(BIN)/python bench/assignors.py
+	$(BIN)/python bench/shapes.py && $(BIN)/python bench/assignors.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check kafkasim tests bench

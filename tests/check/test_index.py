@@ -18,7 +18,7 @@ from kafkasim.check import intervals as iv
 from kafkasim.check.delivery import analyse
 from kafkasim.check.pipeline import _Outputs
 from kafkasim.plot.timeline import _Widen
-from kafkasim.sim.trace import Trace, TraceEvent, TraceFormatError
+from kafkasim.sim.trace import Trace, TraceEvent, TraceFormatError, _parse
 
 KINDS = ["consume", "log.append", "log.final", "lag", "member.assigned"]
 kinds = st.lists(st.sampled_from(KINDS), max_size=60)
@@ -124,12 +124,7 @@ def _loads_naive(text: str) -> list[TraceEvent]:
     for lineno, line in enumerate(text.splitlines()[1:], start=2):
         if not line.strip():
             continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TraceFormatError(f"<trace>:{lineno}: not JSON ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise TraceFormatError(f"<trace>:{lineno}: expected a JSON object")
+        obj = _parse(line, "<trace>", lineno)  # json.loads and its errors, as the loader had
         try:
             t, seq, kind, node = obj.pop("t"), obj.pop("seq"), obj.pop("kind"), obj.pop("node")
         except KeyError as exc:

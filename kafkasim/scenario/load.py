@@ -177,9 +177,11 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
                 if n in nodes:
                     raise r.error((kind, i, "name"), f"name '{n}' is already used by another node")
                 nodes.add(n)
+    starts = {p.name: p.workload.start_ms for p in producers if p.workload is not None}
+    starts.update({c.name: c.start_ms for c in consumers})
     faults = _faults(r, top, nodes, duration, {c.name for c in consumers} | {p.name for p in pipelines},
                      {p.name for p in pipelines}, {p.name for p in producers},
-                     {p.name for p in producers if p.config.get("transactional.id")})
+                     {p.name for p in producers if p.config.get("transactional.id")}, starts)
     expect = _expect(r, top)
     return Scenario(name, file, description, seed, duration, brokers, bconf, switches, latency, topics,
                     producers, consumers, faults, expect, source_hash, pipelines, modes)
@@ -491,8 +493,10 @@ def _failure_policy(r: Reader, m: dict, p: Path, topics: dict[str, TopicSpec],
 def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             consumer_names: set[str] = frozenset(), pipeline_names: set[str] = frozenset(),
             producer_names: set[str] = frozenset(),
-            transactional_producers: set[str] = frozenset()) -> tuple[Fault, ...]:
+            transactional_producers: set[str] = frozenset(),
+            starts: dict[str, int] | None = None) -> tuple[Fault, ...]:
     out = []
+    starts = starts or {}
     for i, item in enumerate(r.get(top, (), "faults", list, [])):
         p = ("faults", i)
         m = r.mapping(item, p, {
@@ -509,7 +513,14 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             v = r.get(m, p, key, str)
             if v not in nodes:
                 raise r.error((*p, key), f"unknown node '{v}'{yamlsafe.suggest(v, nodes)}; nodes: {', '.join(sorted(nodes))}")
+            not_yet(v, (*p, key))
             return v
+
+        def not_yet(name: str, where: Path, at: int = at) -> None:
+            """A client exists from its start_ms on: a fault cannot reach it earlier."""
+            if at < starts.get(name, 0):
+                raise r.error(where, f"'{name}' starts at {starts[name]} ms; a fault at {at} ms comes before "
+                              "it exists (move at_ms to or after its start_ms)")
 
         if action in ("crash", "restart", "close", "stall"):
             target = node("target")
@@ -547,6 +558,7 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
                     raise r.error((*p, key) if isinstance(v, str) else (*p, key, j),
                                   f"unknown node '{name}'{yamlsafe.suggest(str(name), nodes)}; "
                                   f"nodes: {', '.join(sorted(nodes))}")
+                not_yet(name, (*p, key) if isinstance(v, str) else (*p, key, j))
             sides.append(names)
         both_sides = set(sides[0]) & set(sides[1])
         if both_sides:

@@ -52,6 +52,16 @@ CASES = [
     ("session-timeout-below-broker-min", ("topics: [orders]", "topics: [orders]\n    config: {group.id: g, session.timeout.ms: 2000, heartbeat.interval.ms: 500}"),
      16, "group.min.session.timeout.ms"),
     ("fault-after-end", ("at_ms: 1000", "at_ms: 99999"), 17, "after the end of the run"),
+    # issue #12, defect 8: a fault on a client that does not exist yet (it used to end the run
+    # with an internal KeyError)
+    ("fault-before-consumer-starts", ("    topics: [orders]\nfaults:\n  - {at_ms: 1000, action: crash, target: broker-1}",
+                                      "    topics: [orders]\n    start_ms: 5000\nfaults:\n  - {at_ms: 1000, action: crash, target: c1}"),
+     18, "'c1' starts at 5000 ms; a fault at 1000 ms comes before it exists"),
+    ("cut-before-producer-starts", ("rate_per_s: 10}\nconsumers:\n  - name: c1\n    topics: [orders]\nfaults:\n"
+                                    "  - {at_ms: 1000, action: crash, target: broker-1}",
+                                    "rate_per_s: 10, start_ms: 3000}\nconsumers:\n  - name: c1\n    topics: [orders]\nfaults:\n"
+                                    "  - {at_ms: 1000, action: cut, from: p1, to: [broker-1]}"),
+     17, "'p1' starts at 3000 ms"),
 ]
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kafkasim.clients.metadata import ClientMetadata
+from kafkasim.clients.network_client import NetworkClient
 from kafkasim.cluster.fetch_session import FetchSessionHandler
 from kafkasim.cluster.log import CONTROL_ABORT
 from kafkasim.cluster.protocol import (
@@ -123,27 +124,22 @@ class Consumer:
                 self.world.net.restart(self.name)
         else:
             self.world.net.add_node(self.name, "consumer")
-        self.metadata = ClientMetadata(cluster, self.name, conf.get("retry.backoff.ms", 100),
-                                       conf["request.timeout.ms"], self._kick)
+        self.nc = NetworkClient(self.world, self.name, conf["request.timeout.ms"],
+                                reconnect_backoff_ms=conf["reconnect.backoff.ms"],
+                                reconnect_backoff_max_ms=conf["reconnect.backoff.max.ms"])
+        self.metadata = ClientMetadata(cluster, self.nc, conf.get("retry.backoff.ms", 100), self._kick)
         self.state: dict[TopicPartition, PartitionFetchState] = {}
         self.buffer: deque[Chunk] = deque()
         self._inflight: set[int] = set()
         self._waiters: list[simpy.Event] = []
         self._inc = 0
         self.closed = False
-        self._pending: dict[int, Any] = {}  # broker id -> callback failing its fetch in flight
         self._sessions: dict[int, FetchSessionHandler] = {}  # broker id -> our fetch session there
         self._timers = self.world.timers()  # fetch and poll deadlines, nearly all cancelled
         self.group: Any = None  # GroupMember once subscribed
         self._errors: deque[Message] = deque()  # errors for the application's next poll
         self._stored: dict[TopicPartition, int] = {}
-        self.world.net.on_disconnect(self.name, self._on_disconnect)
         self.metadata.bootstrap()
-
-    def _on_disconnect(self, peer: str) -> None:
-        for leader, fail in list(self._pending.items()):
-            if self.cluster.brokers[leader].name == peer:
-                fail(None)
 
     def __repr__(self) -> str:
         return f"Consumer({self.name!r}, assignment={sorted(self.state)})"
@@ -166,10 +162,11 @@ class Consumer:
         self.group.subscribe(list(topics), on_assign, on_revoke, on_lost)
 
     def consumer_group_metadata(self) -> dict[str, Any]:
-        """What send_offsets_to_transaction needs to fence a zombie of an older generation (KIP-447)."""
+        """What send_offsets_to_transaction needs to fence a zombie of an older generation (KIP-447):
+        the generation and member id of the last completed join, as Java's ``groupMetadata()``."""
         g = self.group
-        return {"group_id": self.group_id, "generation": g.generation if g else -1,
-                "member_id": g.member_id if g else "", "group_instance_id": self.conf.get("group.instance.id")}
+        return {"group_id": self.group_id, "generation": g.joined_generation if g else -1,
+                "member_id": g.joined_member_id if g else "", "group_instance_id": self.conf.get("group.instance.id")}
 
     def in_poll(self) -> bool:
         """Is the application blocked in poll() right now (so rebalances can proceed)?"""
@@ -328,12 +325,10 @@ class Consumer:
             else:
                 ev.fail(KafkaException(err, str(tp)))
 
-        if not self.world.net.send(self.name, b.name, b.handle_list_offsets, self.name, tp,
-                                   f"latest:{self.conf['isolation.level']}", reply):
+        if not self.nc.send(b.name, b.handle_list_offsets, self.name, tp, f"latest:{self.conf['isolation.level']}",
+                            reply, timeout_ms=int((timeout or self.conf["request.timeout.ms"] / 1000) * 1000),
+                            on_error=lambda err: ev.triggered or ev.fail(KafkaException(err, str(tp)))):
             ev.fail(KafkaException(E.NETWORK_EXCEPTION, b.name))
-            return ev
-        self.world.at(int((timeout or self.conf["request.timeout.ms"] / 1000) * 1000),
-                      lambda: ev.triggered or ev.fail(KafkaException(E.REQUEST_TIMED_OUT, str(tp))))
         return ev
 
     # -- polling --------------------------------------------------------------------------------
@@ -452,10 +447,9 @@ class Consumer:
     def crash(self) -> None:
         """The process dies: no commit, no LeaveGroup; the coordinator notices after session.timeout.ms."""
         if self.group is not None:
-            self.group.state = "left"
-            self.group._token += 1
-            self.group._hb_token += 1
+            self.group.crashed()
         self.world.net.crash(self.name)
+        self.nc.shutdown()  # a dead process hears no answers and reports nothing (not its commits either)
         self.world.emit("client.crash", self.name, client=self.name)
         self.closed = True
         self._inc += 1
@@ -530,19 +524,12 @@ class Consumer:
             if state["done"] or inc != self._inc:
                 return
             state["done"] = True
-            if timer is not None:
-                timer.cancel()
             self._inflight.discard(leader)
-            self._pending.pop(leader, None)
             session.handle_response(resp.session_id if resp else 0, resp is not None and resp.error is E.NONE)
             self._on_fetch(leader, parts, resp.partitions if resp is not None else None)
 
-        self._pending[leader] = on_response
-        timer = None
-        if not self.world.net.send(self.name, b.name, b.handle_fetch, req, on_response):
+        if not self.nc.send(b.name, b.handle_fetch, req, on_response, on_error=lambda _err: on_response(None)):
             self.world.at(self.conf.get("retry.backoff.ms", 100), on_response, None)
-            return
-        timer = self._timers.add(self.conf["request.timeout.ms"], on_response, None)
 
     def _on_fetch(self, leader: int, parts: dict[TopicPartition, FetchPartition],
                   data: dict[TopicPartition, FetchPartitionData] | None) -> None:
@@ -653,9 +640,9 @@ class Consumer:
                 st.resetting = False
                 self._kick()
 
-        self.world.net.send(self.name, b.name, b.handle_list_offsets, self.name, tp,
-                            f"{policy}:{self.conf['isolation.level']}", reply)
-        self.world.at(self.conf["request.timeout.ms"], give_up)
+        if not self.nc.send(b.name, b.handle_list_offsets, self.name, tp, f"{policy}:{self.conf['isolation.level']}",
+                            reply, on_error=lambda _err: give_up()):
+            self.world.at(self.conf.get("retry.backoff.ms", 100), give_up)
 
     def _validate(self, tp: TopicPartition, st: PartitionFetchState, leader: int) -> None:
         """KIP-320: after a leader change, check the records we returned still exist on the new leader."""
@@ -689,5 +676,6 @@ class Consumer:
                 st.validating = False
                 self._kick()
 
-        self.world.net.send(self.name, b.name, b.handle_offsets_for_epoch, self.name, tp, st.last_epoch, reply)
-        self.world.at(self.conf["request.timeout.ms"], give_up)
+        if not self.nc.send(b.name, b.handle_offsets_for_epoch, self.name, tp, st.last_epoch, reply,
+                            on_error=lambda _err: give_up()):
+            self.world.at(self.conf.get("retry.backoff.ms", 100), give_up)

@@ -15,23 +15,23 @@ from typing import TYPE_CHECKING, Any
 from kafkasim.records import TopicPartition
 
 if TYPE_CHECKING:
+    from kafkasim.clients.network_client import NetworkClient
     from kafkasim.cluster.cluster import Cluster
 
 
 class ClientMetadata:
     """Leaders and partition counts as one client last heard them."""
 
-    def __init__(self, cluster: Cluster, client: str, backoff_ms: int, timeout_ms: int,
-                 on_update: Callable[[], None]) -> None:
+    def __init__(self, cluster: Cluster, nc: NetworkClient, backoff_ms: int, on_update: Callable[[], None]) -> None:
         self.cluster = cluster
         self.world = cluster.world
-        self.client = client
+        self.nc = nc
+        self.client = client = nc.name
         self.backoff_ms = backoff_ms
-        self.timeout_ms = timeout_ms
         self.on_update = on_update
         self.partition_counts: dict[str, int] = {}
         self.leaders: dict[TopicPartition, tuple[int, int]] = {}  # tp -> (leader id, leader epoch)
-        self._inflight_until = -1
+        self._inflight = False
         self._last_request = -(10**9)
         self._next_broker = world_rng_start(self.world, client, len(cluster.brokers))
         self.generation = 0  # bumps on every applied update
@@ -45,27 +45,25 @@ class ClientMetadata:
     def refresh(self) -> None:
         """Ask a broker for fresh metadata (at most one request in flight; backoff between)."""
         now = self.world.now
-        if now < self._inflight_until or now - self._last_request < self.backoff_ms:
+        if self._inflight or now - self._last_request < self.backoff_ms:
             return
         ids = sorted(self.cluster.brokers)
         for i in range(len(ids)):
             b = self.cluster.brokers[ids[(self._next_broker + i) % len(ids)]]
-            if self.world.net.send(self.client, b.name, b.handle_metadata, self.client, self._on_metadata):
+            if self.nc.send(b.name, b.handle_metadata, self.client, self._on_metadata, on_error=self._unanswered):
                 self._next_broker = (self._next_broker + i + 1) % len(ids)
                 self._last_request = now
-                self._inflight_until = now + self.timeout_ms
-                # a request lost on the way is given up after request.timeout.ms and sent again
-                self.world.at(self.timeout_ms, self._retry_if_unanswered, self.generation)
+                self._inflight = True
                 return
         self._last_request = now  # no broker reachable: try again after the backoff
 
-    def _retry_if_unanswered(self, generation: int) -> None:
-        if generation == self.generation:
-            self._inflight_until = -1
-            self.refresh()
+    def _unanswered(self, _err: Any) -> None:
+        """Timed out or disconnected: ask again (another broker, after the backoff)."""
+        self._inflight = False
+        self.refresh()
 
     def _on_metadata(self, topics: dict[str, Any], leaders: dict[TopicPartition, tuple[int, int]]) -> None:
-        self._inflight_until = -1
+        self._inflight = False
         for name, rec in topics.items():
             self.partition_counts[name] = rec.partitions
         for tp, (leader, epoch) in leaders.items():

@@ -29,6 +29,7 @@ from kafkasim.clients.compression import (
     batch_size,
 )
 from kafkasim.clients.metadata import ClientMetadata
+from kafkasim.clients.network_client import NetworkClient
 from kafkasim.clients.partitioner import StickyPartitioner, partition_for_key
 from kafkasim.clients.transactions import TransactionManager
 from kafkasim.cluster.log import BATCH_OVERHEAD, RECORD_OVERHEAD
@@ -58,7 +59,6 @@ class InFlight:
     req: ProduceRequest
     results: Any = None
     done: bool = False
-    timer: Any = None  # its request.timeout.ms deadline
 
 
 def record_size(key: Any, value: Any, headers: Any, size: int | None) -> int:
@@ -111,8 +111,10 @@ class Producer:
         self.value_compressibility: float = DEFAULT_COMPRESSIBILITY
         self._ratios = RatioEstimator()  # Kafka: CompressionRatioEstimator, per topic
         self.sticky = StickyPartitioner(self._rng, self.batch_size)
-        self.metadata = ClientMetadata(cluster, self.name, conf["retry.backoff.ms"], self.request_timeout,
-                                       self._wakeup)
+        self.nc = NetworkClient(self.world, self.name, self.request_timeout,
+                                reconnect_backoff_ms=conf["reconnect.backoff.ms"],
+                                reconnect_backoff_max_ms=conf["reconnect.backoff.max.ms"])
+        self.metadata = ClientMetadata(cluster, self.nc, conf["retry.backoff.ms"], self._wakeup)
         self._queues: dict[TopicPartition, deque[ProducerBatch]] = {}
         self._rec_next: dict[TopicPartition, int] = {}
         self._key_partitions: dict[tuple[str, int], dict[Any, int]] = {}
@@ -129,8 +131,6 @@ class Producer:
         self.producer_epoch = -1
         self.closed = False
         self._inc = 0
-        self._timers = self.world.timers()  # request deadlines, nearly all cancelled by their answer
-        self.world.net.on_disconnect(self.name, self._on_disconnect)
         self.metadata.bootstrap()
         self.txn: TransactionManager | None = None
         if conf["transactional.id"] is not None:
@@ -205,6 +205,7 @@ class Producer:
         self.closed = True
         self._inc += 1
         self._conns.clear()
+        self.nc.shutdown()  # a dead process hears no answers and reports nothing
 
     def unacknowledged(self) -> tuple[list[ProducerBatch], dict[TopicPartition, int]]:
         """What a crashed instance had not seen acknowledged — batches queued or in flight, by
@@ -470,7 +471,7 @@ class Producer:
                                 bytes=b.size, uncompressed=c.uncompressed)
         inc = self._inc
         if self.acks == "0":
-            if self.world.net.send(self.name, broker.name, broker.handle_produce, req, None):
+            if self.nc.send(broker.name, broker.handle_produce, req, None):
                 for tp, b in batches.items():
                     self._release(tp, b)
                     self._complete(tp, b, -1, now)
@@ -480,11 +481,9 @@ class Producer:
         f = InFlight(leader, req)
         conn = self._conns.setdefault(leader, deque())
         conn.append(f)
-        if not self.world.net.send(self.name, broker.name, broker.handle_produce, req,
-                                   lambda results: self._on_arrival(f, results, inc)):
+        if not self.nc.send(broker.name, broker.handle_produce, req, lambda results: self._on_arrival(f, results, inc),
+                            on_error=lambda err: self._reset_connection(leader, err, inc)):
             self.world.at(0, self._reset_connection, leader, E.NETWORK_EXCEPTION, inc)  # refused
-        else:
-            f.timer = self._timers.add(self.request_timeout, self._on_timeout, f, inc)
 
     def _on_arrival(self, f: InFlight, results: Any, inc: int) -> None:
         """Responses are processed in request order, as they come off one TCP connection."""
@@ -495,19 +494,8 @@ class Producer:
         while conn and conn[0].results is not None:
             head = conn.popleft()
             head.done = True
-            if head.timer is not None:
-                head.timer.cancel()
             self._handle(head.req, head.results)
         self._schedule(self.world.now)
-
-    def _on_timeout(self, f: InFlight, inc: int) -> None:
-        if not f.done and inc == self._inc:
-            self._reset_connection(f.leader, E.REQUEST_TIMED_OUT, inc)
-
-    def _on_disconnect(self, peer: str) -> None:
-        for leader, conn in self._conns.items():
-            if conn and self.cluster.brokers[leader].name == peer:
-                self._reset_connection(leader, E.NETWORK_EXCEPTION, self._inc)
 
     def _reset_connection(self, leader: int, error: KafkaError, inc: int) -> None:
         """A timeout or disconnect closes the connection: every request in flight on it fails
@@ -521,8 +509,6 @@ class Producer:
         conn.clear()
         for f in failed:
             f.done = True
-            if f.timer is not None:
-                f.timer.cancel()
             self._handle(f.req, {tp: PartitionProduceResponse(error) for tp in f.req.batches})
         self.metadata.refresh()
         self._schedule(self.world.now)
@@ -707,8 +693,9 @@ class Producer:
         start = self._rng.randrange(len(ids))
         for i in range(len(ids)):
             b = self.cluster.brokers[ids[(start + i) % len(ids)]]
-            if self.world.net.send(self.name, b.name, b.handle_init_producer_id, self.name, self._on_producer_id):
-                self.world.at(self.request_timeout, self._retry_init_producer_id)
+            if self.nc.send(b.name, b.handle_init_producer_id, self.name, self._on_producer_id,
+                            on_error=lambda _err: self.world.at(self.conf["retry.backoff.ms"],
+                                                                self._retry_init_producer_id)):
                 return
         self.world.at(self.conf["retry.backoff.ms"], self._retry_init_producer_id)
 

@@ -70,7 +70,8 @@ class TransactionManager:
                 else:
                     self.world.at(self._backoff(), self._with_coordinator, then)
 
-            if self.world.net.send(self.p.name, b.name, handle_find_txn_coordinator, b, self.tid, self.p.name, reply):
+            if self.p.nc.send(b.name, handle_find_txn_coordinator, b, self.tid, self.p.name, reply,
+                              on_error=lambda _err: self.world.at(self._backoff(), self._with_coordinator, then)):
                 return
         self.world.at(self._backoff(), self._with_coordinator, then)
 
@@ -90,7 +91,7 @@ class TransactionManager:
             else:
                 on_reply(err, *rest)
 
-        def timeout() -> None:
+        def timeout(_err: KafkaError) -> None:
             if not done[0]:
                 done[0] = True
                 self.coordinator = -1
@@ -99,12 +100,10 @@ class TransactionManager:
         def send() -> None:
             b = self.p.cluster.brokers[self.coordinator]
             coord = getattr(b, "txn_coordinator", None)
-            if coord is None or not self.world.net.send(self.p.name, b.name, getattr(coord, method), *args,
-                                                        self.p.name, reply):
+            if coord is None or not self.p.nc.send(b.name, getattr(coord, method), *args, self.p.name, reply,
+                                                   on_error=timeout):
                 self.coordinator = -1
                 self.world.at(self._backoff(), retry)
-                return
-            self.world.at(self.p.request_timeout, timeout)
 
         self._with_coordinator(send)
 
@@ -226,10 +225,10 @@ class TransactionManager:
             rec = self.p.cluster.brokers[next(iter(self.p.cluster.brokers))].meta.get(offsets_tp)
             leader = self.p.cluster.brokers.get(rec.leader) if rec is not None and rec.leader >= 0 else None
             coord = getattr(leader, "coordinator", None) if leader is not None else None
-            if coord is None or not self.world.net.send(
-                    self.p.name, leader.name, coord.handle_txn_offset_commit, gid, pid, epoch,
+            if coord is None or not self.p.nc.send(
+                    leader.name, coord.handle_txn_offset_commit, gid, pid, epoch,
                     group_metadata.get("generation", -1), group_metadata.get("member_id", ""), to_commit,
-                    self.p.name, committed):
+                    self.p.name, committed, on_error=lambda _err: self.world.at(self._backoff(), commit_offsets)):
                 self.world.at(self._backoff(), commit_offsets)
 
         def committed(err: KafkaError) -> None:

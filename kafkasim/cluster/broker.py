@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kafkasim.clients.compression import stored_size
+from kafkasim.clients.network_client import NetworkClient
 from kafkasim.cluster.fetch_session import (
     FINAL_EPOCH,
     INITIAL_EPOCH,
@@ -89,12 +90,6 @@ class Broker:
         self.timers = self.world.timers()  # request deadlines, nearly all cancelled by their answer
         self._reset_memory()
         self.world.net.add_node(self.name, "broker")
-        self.world.net.on_disconnect(self.name, self._on_disconnect)
-
-    def _on_disconnect(self, peer: str) -> None:
-        for f in self.fetchers.values():
-            if self.cluster.brokers[f.leader].name == peer:
-                f.disconnected()
 
     def _reset_memory(self) -> None:
         self.parts: dict[TopicPartition, Partition] = {}
@@ -109,6 +104,9 @@ class Broker:
         self._park_seq = 0
         self.unsettled: set[TopicPartition] = set()  # changed since the ISR check last found them quiet
         self.fetchers: dict[int, Fetcher] = {}
+        # the replica fetchers' connections (Kafka: their NetworkClient, whose request timeout is
+        # replica.socket.timeout.ms); a restarted process starts with none
+        self.nc = NetworkClient(self.world, self.name, REPLICA_SOCKET_TIMEOUT_MS)
         self.incarnation = getattr(self, "incarnation", 0) + 1
 
     @property
@@ -125,6 +123,7 @@ class Broker:
         """Process crash: in-flight requests and memory are gone; the log (page cache) survives."""
         self.world.net.crash(self.name)
         self.world.emit("broker.crash", self.name, broker=self.id)
+        self.nc.shutdown()
         self._reset_memory()
         for service in self.services:
             service.on_crash()
@@ -734,7 +733,6 @@ class Fetcher:
         self.inc = broker.incarnation
         self.running = False
         self.attempt = 0
-        self.timer: Any = None  # the request in flight's deadline (replica.socket.timeout.ms)
 
     def kick(self) -> None:
         if not self.running:
@@ -766,17 +764,16 @@ class Fetcher:
                            forgotten=tuple(forgotten))
         self.attempt += 1
         attempt = self.attempt
-        if not b.world.net.send(b.name, leader.name, leader.handle_fetch, req,
-                                lambda resp: self._on_response(attempt, resp)):
+        if not b.nc.send(leader.name, leader.handle_fetch, req, lambda resp: self._on_response(attempt, resp),
+                         on_error=lambda _err: self._failed(attempt)):
             b.world.at(REPLICA_FETCH_BACKOFF_MS, self._retry, attempt)
-            return
-        self.timer = b.timers.add(REPLICA_SOCKET_TIMEOUT_MS + req.max_wait_ms, self._retry, attempt)
 
-    def disconnected(self) -> None:
-        """The leader's connection closed: drop the fetch in flight, retry after the backoff."""
-        self.attempt += 1
-        self.session.reset()
-        self.broker.world.at(REPLICA_FETCH_BACKOFF_MS, self._retry, self.attempt)
+    def _failed(self, attempt: int) -> None:
+        """Timed out or disconnected: a new session after replica.fetch.backoff.ms
+        (Kafka: ``handlePartitionsWithErrors``, ``FetchSessionHandler.handleError``)."""
+        if attempt == self.attempt:
+            self.session.reset()
+            self.broker.world.at(REPLICA_FETCH_BACKOFF_MS, self._retry, attempt)
 
     def _retry(self, attempt: int) -> None:
         if attempt == self.attempt:  # no answer to that request: try again, in a new session
@@ -788,7 +785,6 @@ class Fetcher:
         if attempt != self.attempt or self.inc != b.incarnation:
             return
         self.attempt += 1
-        self.timer.cancel()
         world = b.world
         self.session.handle_response(resp.session_id, resp.error is E.NONE)
         backoff = resp.error is not E.NONE

@@ -34,6 +34,7 @@ if TYPE_CHECKING:
     from kafkasim.clients.consumer import Consumer
 
 E = KafkaError
+COORDINATOR_CHANNEL = "coordinator"  # Java: a connection of its own, to node id MAX_VALUE - coordinator id
 Callback = Callable[[Any, list[TopicPartition]], None] | None
 
 
@@ -51,6 +52,10 @@ class GroupMember:
         self.protocol = rebalance_protocol(self.strategy)
         self.member_id = ""
         self.generation = -1
+        # Java's ConsumerGroupMetadata: set by onJoinComplete only, so a zombie whose generation was
+        # reset still sends its old one with its offsets and is refused (KIP-447)
+        self.joined_generation = -1
+        self.joined_member_id = ""
         self.coordinator = -1
         self.state = "unjoined"  # unjoined | joining | syncing | stable | left
         self.topics: list[str] = []
@@ -145,9 +150,9 @@ class GroupMember:
 
         for i in range(len(brokers)):
             b = self.c.cluster.brokers[brokers[(start + i) % len(brokers)]]
-            if self.world.net.send(self.c.name, b.name, handle_find_coordinator, b, self.group_id, self.c.name, reply):
+            if self.c.nc.send(b.name, handle_find_coordinator, b, self.group_id, self.c.name, reply,
+                              on_error=lambda _err: self._find_timeout(seq)):
                 self._find_inflight = True
-                self.world.at(self.conf["request.timeout.ms"], self._find_timeout, seq)
                 return
         self.world.at(self.conf["retry.backoff.ms"], self._retry_find)
 
@@ -166,18 +171,32 @@ class GroupMember:
             self._retry_find()
 
     def _coordinator_lost(self) -> None:
+        """Java ``markCoordinatorUnknown``: forget it and close its connection, failing what is in flight."""
+        if self.coordinator >= 0:
+            self.c.nc.disconnect(self.c.cluster.brokers[self.coordinator].name, COORDINATOR_CHANNEL)
         self.coordinator = -1
 
     def _send(self, method: str, *args: Any, on_timeout: Callable[[], None] | None = None,
-              timeout: int | None = None) -> bool:
+              timeout: int | None = None, on_error: Callable[[KafkaError], None] | None = None) -> bool:
+        """A request to the group coordinator, on the consumer's connection kept for it; a timeout
+        or disconnect marks the coordinator unknown, then ``on_timeout`` handles the request."""
         b = self.c.cluster.brokers[self.coordinator]
         coord = getattr(b, "coordinator", None)
         if coord is None:
             return False
-        ok = self.world.net.send(self.c.name, b.name, getattr(coord, method), *args)
-        if ok and on_timeout is not None:
-            self.world.at(timeout or self.conf["request.timeout.ms"], on_timeout)
-        return ok
+
+        def failed(err: KafkaError) -> None:
+            self._coordinator_lost()
+            if on_error is not None:
+                on_error(err)
+            elif on_timeout is not None:
+                on_timeout()
+
+        if self.c.nc.send(b.name, getattr(coord, method), *args, channel=COORDINATOR_CHANNEL,
+                          timeout_ms=timeout, on_error=failed):
+            return True
+        self._coordinator_lost()  # connection refused: its process is down; look the coordinator up again
+        return False
 
     # -- join / sync ------------------------------------------------------------------------------
     def _start_join(self) -> None:
@@ -314,6 +333,7 @@ class GroupMember:
         pending, self._pending_assignment = self._pending_assignment, None
         if pending is None or pending[0] != self.generation or self.state != "stable":
             return  # a newer rebalance or a lost membership replaced it
+        self.joined_generation, self.joined_member_id = self.generation, self.member_id
         owned = set(self.c.assignment())
         new = set(pending[1])
         revoked = sorted(owned - new)
@@ -469,7 +489,7 @@ class GroupMember:
 
         def send() -> None:
             if not self._send("handle_commit", self.group_id, gen, mid, self.c.name, dict(offsets), done,
-                              self.instance_id, on_timeout=lambda: done(E.REQUEST_TIMED_OUT)):
+                              self.instance_id, on_error=done):
                 done(E.COORDINATOR_NOT_AVAILABLE)
 
         if self.topics and self.state != "stable":
@@ -492,12 +512,22 @@ class GroupMember:
                     self._coordinator_lost()
                     self.world.at(self.conf["retry.backoff.ms"], self.fetch_committed, partitions, then)
 
-            if not self._send("handle_offset_fetch", self.group_id, self.c.name, list(partitions), reply):
+            if not self._send("handle_offset_fetch", self.group_id, self.c.name, list(partitions), reply,
+                              on_timeout=lambda: self.world.at(self.conf["retry.backoff.ms"], self.fetch_committed,
+                                                               partitions, then)):
                 self.world.at(self.conf["retry.backoff.ms"], self.fetch_committed, partitions, then)
 
         self._with_coordinator(send)
 
     # -- leaving ------------------------------------------------------------------------------------
+    def crashed(self) -> None:
+        """The process died: nothing of the member runs on (no rejoin, no FindCoordinator retried)."""
+        self.state = "left"
+        self._token += 1
+        self._hb_token += 1
+        self._find_waiters.clear()
+        self._find_inflight = False
+
     def close(self) -> None:
         """Graceful close: commit (auto), revoke, and LeaveGroup unless static (KIP-345)."""
         owned = self.c.assignment()

@@ -1,14 +1,28 @@
-"""The network: nodes on a networkx graph, links with latency that can be cut and healed.
+"""The network: nodes on a networkx graph, TCP-like connections over links that can be cut and healed.
 
-A message is delivered only if its link is up when it is sent and when it would arrive,
-and the receiving node is still the same incarnation that was running when it was sent
-(a crash closes every connection; nothing sent before it arrives after a restart).
+Kafka's clients and brokers talk over TCP connections, and kafkasim keeps TCP's promises:
+
+- A :class:`Connection` is opened by a client to a server (on a ``channel``: the Java
+  consumer keeps its group coordinator on a connection of its own). Requests go one way on
+  it and responses come back on it, each way in the order they were sent.
+- A cut link *stalls*, it does not lose: what is in flight or sent into the cut waits (TCP
+  retransmits) and arrives, in order, soon after the link heals - unless its connection was
+  closed meanwhile. A client notices a stall only through its own request deadline, closes
+  the connection (everything still undelivered on it is gone, both ways) and reconnects.
+- A connection can die silently (``drop``: a middlebox forgets it; this message and every
+  later one on it are lost, nobody is told until a deadline passes) or be reset (an RST,
+  e.g. when the server's process dies: the client hears of it one latency later, after the
+  bytes already on their way).
+- A crash closes the process's connections: nothing sent to the old incarnation arrives
+  at the new one; bytes the dead process had already sent still arrive.
+
 Cuts are per direction: a follower that cannot fetch from its leader while the producer
 still reaches that leader is the classic acks=1 loss.
 """
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -40,8 +54,11 @@ class Link:
     up: bool = True
     latency: Latency = field(default_factory=Latency)
     extra_ms: int = 0
-    drop_next: int = 0  # drop this many further messages (lost responses)
+    drop_next: int = 0  # the next messages kill their connection (a lost response)
+    drop_reset: bool = False  # ... with an RST the client hears of (else silently)
     last_arrival: int = 0  # FIFO: nothing overtakes an earlier message on the link (TCP order)
+    backlog: deque = field(default_factory=deque)  # stalled by a cut, delivered in order on heal
+    draining: bool = False
 
 
 @dataclass
@@ -54,11 +71,51 @@ class Node:
     incarnation: int = 0
 
 
+@dataclass(eq=False)
+class Connection:
+    """One TCP connection from ``client`` to ``server`` (Kafka: a ``KafkaChannel``).
+
+    ``dead``: it died silently; what is sent on it from now on is lost. ``open`` false: closed
+    (locally, or by a reset that arrived); nothing undelivered on it arrives any more.
+    """
+
+    client: str
+    server: str
+    channel: str
+    client_inc: int
+    server_inc: int
+    ready_at: int = 0  # established: not before the client's reconnect backoff has passed
+    open: bool = True
+    dead: bool = False
+    on_reset: Callable[[], None] | None = None  # the client's handler for an RST
+
+
+#: the channel of traffic no client tracks (broker heartbeats, metadata pushes, markers)
+UNTRACKED = "untracked"
+
+
+class Reply:
+    """Where to send a response: the callback a request carries, bound to its connection.
+
+    A server answers by ``net.send(server, client, reply, ...)``; the answer travels back on
+    the connection the request came on, and is lost if that connection has closed since.
+    """
+
+    __slots__ = ("conn", "fn")
+
+    def __init__(self, conn: Connection, fn: Callable[..., Any]) -> None:
+        self.conn, self.fn = conn, fn
+
+    def __call__(self, *args: Any) -> Any:
+        return self.fn(*args)
+
+
 class Network:
-    """Nodes and directed links; delivery with latency, cuts and crashes.
+    """Nodes, directed links and connections; delivery with latency, cuts, resets and crashes.
 
     Kafka: TCP connections between clients, brokers and the controller quorum.
-    Simplified: no bandwidth limit; a message is one unit, dropped or delivered whole.
+    Simplified: no bandwidth limit and no handshake (a connection is usable at once, or after
+    the client's reconnect backoff); a stalled message waits however long the cut lasts.
     """
 
     def __init__(self, world: World, default_latency: Latency | None = None) -> None:
@@ -70,7 +127,7 @@ class Network:
         self._nodes: dict[str, Node] = {}
         self._links: dict[tuple[str, str], Link] = {}
         self._rng = world.rng("network")
-        self._on_disconnect: dict[str, list[Callable[[str], None]]] = {}
+        self._conns: dict[tuple[str, str, str], Connection] = {}  # the current one per client/server/channel
 
     # -- topology -------------------------------------------------------------------------
     def add_node(self, name: str, kind: str) -> Node:
@@ -108,17 +165,34 @@ class Network:
 
     # -- faults ---------------------------------------------------------------------------
     def cut(self, a: str, b: str, *, both: bool = True) -> None:
-        """Cut the link a -> b (and b -> a unless ``both`` is false)."""
+        """Cut the link a -> b (and b -> a unless ``both`` is false): messages on it stall."""
         self._links[(a, b)].up = False
         if both:
             self._links[(b, a)].up = False
         self.world.emit("net.cut", a, peer=b, both=both)
 
     def heal(self, a: str, b: str, *, both: bool = True) -> None:
-        self._links[(a, b)].up = True
+        """Heal the link: what stalled on it arrives, in order, one latency later."""
+        self._restore(a, b)
         if both:
-            self._links[(b, a)].up = True
+            self._restore(b, a)
         self.world.emit("net.heal", a, peer=b, both=both)
+
+    def _restore(self, a: str, b: str) -> None:
+        link = self._links[(a, b)]
+        link.up = True
+        if link.backlog and not link.draining:
+            link.draining = True
+            arrival = max(self.world.env.now + self._delay(link), link.last_arrival)
+            link.last_arrival = arrival
+            self.world.env.timeout(arrival - self.world.env.now).callbacks.append(
+                lambda _ev: self._drain(link))
+
+    def _drain(self, link: Link) -> None:
+        link.draining = False
+        backlog = link.backlog
+        while backlog and link.up:
+            backlog.popleft()()
 
     def slow(self, a: str, b: str, extra_ms: int, *, both: bool = True) -> None:
         """Add ``extra_ms`` of delay to the link (0 restores it)."""
@@ -127,33 +201,23 @@ class Network:
             self._links[(b, a)].extra_ms = extra_ms
         self.world.emit("net.slow", a, peer=b, extra_ms=extra_ms, both=both)
 
-    def drop(self, a: str, b: str, count: int) -> None:
-        """Silently lose the next ``count`` messages from a to b (e.g. produce responses)."""
-        self._links[(a, b)].drop_next += count
-        self.world.emit("net.drop", a, peer=b, count=count)
-
-    def on_disconnect(self, name: str, callback: Callable[[str], None]) -> None:
-        """Call ``callback(peer)`` at node ``name`` when a peer's process dies and its OS closes
-        the connections (the reset reaches ``name`` one link latency later, if the link is up)."""
-        self._on_disconnect.setdefault(name, []).append(callback)
+    def drop(self, a: str, b: str, count: int, *, reset: bool = False) -> None:
+        """The next ``count`` messages from a to b are lost, each with the connection it is on:
+        the connection dies silently (its client notices at its request deadline), or with
+        ``reset`` the client hears an RST one latency later. TCP loses nothing else."""
+        link = self._links[(a, b)]
+        link.drop_next += count
+        link.drop_reset = reset
+        self.world.emit("net.drop", a, peer=b, count=count, reset=reset)
 
     def crash(self, name: str) -> None:
+        """The process dies; its OS resets every connection it served (an RST to each client)."""
         node = self._nodes[name]
         node.alive = False
         node.incarnation += 1
-        for other, callbacks in self._on_disconnect.items():
-            link = self._links.get((name, other))
-            if other == name or link is None or not link.up or not self._nodes[other].alive:
-                continue
-            inc = self._nodes[other].incarnation
-            delay = link.latency.sample(self._rng) + link.extra_ms
-            for cb in callbacks:
-                self.world.at(delay, self._notify, other, inc, cb, name)
-
-    def _notify(self, node: str, inc: int, cb: Callable[[str], None], peer: str) -> None:
-        n = self._nodes[node]
-        if n.alive and n.incarnation == inc:
-            cb(peer)
+        for conn in list(self._conns.values()):
+            if conn.server == name and conn.open and not conn.dead:
+                self._reset(conn)
 
     def restart(self, name: str) -> None:
         node = self._nodes[name]
@@ -174,37 +238,105 @@ class Network:
         )
         return nx.DiGraph(view)
 
+    # -- connections ----------------------------------------------------------------------
+    def connect(self, client: str, server: str, channel: str = "", *, ready_at: int = 0,
+                on_reset: Callable[[], None] | None = None) -> Connection | None:
+        """Open a connection; None if either process is down (connection refused)."""
+        c, s = self._nodes[client], self._nodes[server]
+        if not (c.alive and s.alive):
+            return None
+        conn = Connection(client, server, channel, c.incarnation, s.incarnation, ready_at, on_reset=on_reset)
+        self._conns[(client, server, channel)] = conn
+        return conn
+
+    def usable(self, conn: Connection) -> bool:
+        """Whether the client may still send on ``conn`` (it cannot tell a silent death)."""
+        return (conn.open and self._nodes[conn.client].incarnation == conn.client_inc
+                and self._nodes[conn.server].incarnation == conn.server_inc)
+
+    def close(self, conn: Connection) -> None:
+        """The client closes the connection (a deadline passed): nothing more arrives on it."""
+        conn.open = False
+        if self._conns.get((conn.client, conn.server, conn.channel)) is conn:
+            del self._conns[(conn.client, conn.server, conn.channel)]
+
+    def _reset(self, conn: Connection) -> None:
+        """An RST from the server's side: it reaches the client after what is already on the wire."""
+        conn.dead = True
+        self._schedule(conn, self._nodes[conn.client], self._links[(conn.server, conn.client)],
+                       self._reset_arrived, (conn,), conn.client_inc)
+
+    def _reset_arrived(self, conn: Connection) -> None:
+        if conn.open:
+            self.close(conn)
+            if conn.on_reset is not None:
+                conn.on_reset()
+
     # -- delivery -------------------------------------------------------------------------
     def send(self, src: str, dst: str, handler: Callable[..., Any], *args: Any) -> bool:
-        """Deliver ``handler(*args)`` at ``dst`` after the link's latency; False if ``dst`` is down.
+        """Deliver ``handler(*args)`` at ``dst``; False if either process is down (refused).
 
-        Messages on one link arrive in the order they were sent (a connection is a TCP stream).
-        A cut link is a black hole: the send "succeeds" and the message is never delivered, as
-        the sender of a packet into a partition cannot tell. A message in flight is lost if the
-        link is cut or the receiver crashes before it arrives; one whose sender crashed after
-        sending it still arrives (it was already on the wire).
+        A :class:`Reply` handler answers on its request's connection. Any other message goes on
+        ``src``'s current connection to ``dst`` (traffic without deadlines: broker to controller,
+        controller to broker); a connection that died under it is replaced at once.
         """
         s = self._nodes[src]
         d = self._nodes[dst]
-        link = self._links[(src, dst)]
         if not (s.alive and d.alive):
             return False  # connection refused: the process is not running
-        if not link.up:
-            return True
+        if type(handler) is Reply:
+            conn = handler.conn
+            handler = handler.fn
+            return self.transmit_reply(conn, handler, args)
+        conn = self._conns.get((src, dst, UNTRACKED))
+        if conn is None or conn.dead or not self.usable(conn):
+            conn = self.connect(src, dst, UNTRACKED)
+        return self.request(conn, handler, args)
+
+    def request(self, conn: Connection, handler: Callable[..., Any], args: tuple) -> bool:
+        """Send ``handler(*args)`` from the client to the server of ``conn``."""
+        if conn.dead:
+            return True  # into a connection that died silently: the sender cannot tell
+        return self._transmit(conn, self._nodes[conn.server], self._links[(conn.client, conn.server)],
+                              handler, args, conn.server_inc)
+
+    def transmit_reply(self, conn: Connection, handler: Callable[..., Any], args: tuple) -> bool:
+        if conn.dead or not conn.open:
+            return True  # lost with its connection: the server cannot tell
+        return self._transmit(conn, self._nodes[conn.client], self._links[(conn.server, conn.client)],
+                              handler, args, conn.client_inc)
+
+    def _delay(self, link: Link) -> int:
+        return link.latency.sample(self._rng) + link.extra_ms
+
+    def _transmit(self, conn: Connection, d: Node, link: Link, handler: Callable[..., Any], args: tuple,
+                  d_inc: int) -> bool:
         if link.drop_next:
             link.drop_next -= 1
-            return True  # sent, and lost on the way: the sender cannot tell
-        now = self.world.env.now
-        arrival = max(now + link.latency.sample(self._rng) + link.extra_ms, link.last_arrival)
-        link.last_arrival = arrival
-        delay = arrival - now
-        d_inc = d.incarnation
+            if link.drop_reset:
+                self._reset(conn)
+            else:
+                conn.dead = True
+            return True  # sent, and lost on the way with its connection: the sender cannot tell
+        return self._schedule(conn, d, link, handler, args, d_inc)
 
-        def deliver(_ev: Any) -> None:
+    def _schedule(self, conn: Connection, d: Node, link: Link, handler: Callable[..., Any], args: tuple,
+                  d_inc: int) -> bool:
+        now = self.world.env.now
+        arrival = max(now + self._delay(link), link.last_arrival, conn.ready_at)
+        link.last_arrival = arrival
+
+        def deliver() -> None:
             # bytes already on the wire arrive even if the sender died meanwhile; a receiver that
             # died (or restarted) has lost the connection they were sent on
-            if d.incarnation == d_inc and d.alive and link.up:
+            if conn.open and d.incarnation == d_inc and d.alive:
                 handler(*args)
 
-        self.world.env.timeout(delay).callbacks.append(deliver)
+        def arrive(_ev: Any) -> None:
+            if link.up and not link.backlog:
+                deliver()
+            else:
+                link.backlog.append(deliver)  # stalled: the cut holds it, or earlier stalled bytes
+
+        self.world.env.timeout(arrival - now).callbacks.append(arrive)
         return True

@@ -109,14 +109,14 @@ def test_lost_records_shaded_at_their_acked_offsets_and_times() -> None:
     trace = trace_of("acks-1-lost-on-failover")
     fig = figure_of("acks-1-lost-on-failover")
     [rect] = lost_patches(fig)
-    assert rect.get_label() == "acknowledged, then lost (300)"
-    acked = [e for e in trace.of("produce.ack") if 500 <= e.data["rec"] < 800]  # the lost records
-    assert rect.get_y() == min(e.data["offset"] for e in acked) == 500
-    assert rect.get_height() == 300
+    assert rect.get_label() == "acknowledged, then lost (299)"
+    acked = [e for e in trace.of("produce.ack") if 501 <= e.data["rec"] < 800]  # the lost records
+    assert rect.get_y() == min(e.data["offset"] for e in acked) == 501
+    assert rect.get_height() == 299
     assert rect.get_x() == pytest.approx(min(e.t for e in acked) / 1000)
     assert rect.get_x() + rect.get_width() == pytest.approx(max(e.t for e in acked) / 1000)
     labels = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert "acknowledged, then lost (300)" in labels
+    assert "acknowledged, then lost (299)" in labels
 
 
 @pytest.mark.parametrize("name", ["acks-all-no-loss", "min-isr-not-enough-replicas", "lost-response-duplicate"])

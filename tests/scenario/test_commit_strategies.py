@@ -78,17 +78,25 @@ def test_commit_sync_blocks_the_loop_for_the_round_trip_commit_async_does_not() 
 
 
 def test_a_failed_async_commit_is_traced_counted_and_not_retried() -> None:
-    """The consumer is cut off from every broker: each commitAsync times out
-    (RetriableCommitFailedException) and the loop simply goes on; no offsets are sent twice."""
+    """The consumer is cut off from every broker for longer than request.timeout.ms: the first
+    commit's deadline closes the connection and every commit in flight on it fails at once
+    (RetriableCommitFailedException); the loop goes on; no offsets are sent twice. A commit
+    still stalled in the cut arrives at the heal and is refused: the member expired meanwhile."""
     cut = "faults:\n" + "".join(
         f"  - {{at_ms: {t}, action: {a}, from: c, to: [broker-1, broker-2, broker-3]}}\n"
         for t, a in ((6000, "cut"), (50000, "heal")))
     res = run(_scenario("after-poll-async", duration=60000, count=1000, faults=cut))
     fails = [e for e in res.trace.of("commit.fail") if e.node == "c"]
-    assert fails and {e.data["exception"] for e in fails} == {"RetriableCommitFailedException"}
+    timed_out = [e for e in fails if e.data["error"] == "REQUEST_TIMED_OUT"]
+    assert timed_out and {e.data["exception"] for e in timed_out} == {"RetriableCommitFailedException"}
+    assert len({e.t for e in timed_out}) == 1, "one deadline fails every commit in flight on the connection"
+    assert {(e.data["exception"], e.data["error"]) for e in fails if e not in timed_out} <= {
+        ("CommitFailedException", "UNKNOWN_MEMBER_ID")}
+    assert all(e.t >= 50_000 for e in fails if e not in timed_out)
     assert {e.data["reason"] for e in fails} == {"async"}
     assert res.result["groups"]["g"]["commit_failures"] == len(fails)
-    sent = [tuple(map(tuple, e.data["offsets"])) for e in res.trace.of("commit.ok", "commit.fail") if e.node == "c"]
+    sent = [(e.data["generation"], tuple(map(tuple, e.data["offsets"])))
+            for e in res.trace.of("commit.ok", "commit.fail") if e.node == "c"]
     assert len(sent) == len(set(sent)), "an async commit was retried"
 
 

@@ -1,8 +1,10 @@
-"""The simulated network: per-link FIFO, latency, one-way cuts, dropped messages, crashes.
+"""The simulated network: TCP-like connections over links with latency, cuts, drops and crashes.
 
-A link behaves like a TCP connection: messages arrive in send order; a cut link is a black
-hole the sender cannot detect; a crash closes every connection of the process (nothing sent
-before it arrives afterwards) and its peers are told one latency later.
+Messages on a link arrive in send order; a cut stalls them (nothing is lost) until the link
+heals or their connection is closed; a connection that dies takes everything sent on it
+afterwards with it, never one message in the middle; a crash resets the connections the
+process served, and each client hears the RST one latency later, after the bytes already
+on their way.
 """
 
 from __future__ import annotations
@@ -71,11 +73,11 @@ def test_slow_link_adds_delay_and_zero_restores_it() -> None:
     assert inbox.got == [(102, 1), (102, 2)]
 
 
-def test_one_way_cut_loses_only_that_direction() -> None:
+def test_one_way_cut_stalls_only_that_direction() -> None:
     w = world("a", "b")
     at_a, at_b = Inbox(w), Inbox(w)
     w.net.cut("a", "b", both=False)
-    assert w.net.send("a", "b", at_b, "lost"), "a black hole: the sender cannot tell"
+    assert w.net.send("a", "b", at_b, "stalled"), "the sender cannot tell a cut"
     assert w.net.send("b", "a", at_a, "arrives")
     w.run(10)
     assert at_b.items() == []
@@ -83,51 +85,82 @@ def test_one_way_cut_loses_only_that_direction() -> None:
     assert not w.net.reachable("a", "b") and w.net.reachable("b", "a")
 
 
-def test_cut_both_ways_and_heal() -> None:
-    w = world("a", "b")
-    inbox = Inbox(w)
-    w.net.cut("a", "b")
-    w.net.send("a", "b", inbox, 1)
-    w.net.send("b", "a", inbox, 2)
-    w.run(5)
-    w.net.heal("a", "b")
-    w.net.send("a", "b", inbox, 3)
-    w.net.send("b", "a", inbox, 4)
-    w.run(10)
-    assert inbox.items() == [3, 4]
-    kinds = [e.kind for e in w.trace]
-    assert kinds == ["net.cut", "net.heal"]
-
-
-def test_message_in_flight_when_the_link_is_cut_is_lost() -> None:
+def test_a_cut_stalls_messages_and_the_heal_delivers_them_in_order() -> None:
+    """TCP retransmits: what was in flight or sent into the cut arrives one latency after the heal,
+    in send order, before anything sent after the heal."""
     w = world("a", "b", latency=Latency(10, 10))
     inbox = Inbox(w)
     w.net.send("a", "b", inbox, "in flight")
     w.net.send("b", "a", inbox, "other way")
     w.run(5)
     w.net.cut("a", "b", both=False)
-    w.run(11)
-    w.net.heal("a", "b", both=False)
-    w.run(50)
+    w.net.send("a", "b", inbox, "into the cut")
+    w.run(1000)
     assert inbox.items() == ["other way"]
+    w.net.heal("a", "b", both=False)
+    w.net.send("a", "b", inbox, "after the heal")
+    w.run(2000)
+    assert inbox.got == [(10, "other way"), (1010, "in flight"), (1010, "into the cut"), (1010, "after the heal")]
+    assert [e.kind for e in w.trace] == ["net.cut", "net.heal"]
 
 
-def test_drop_loses_exactly_the_next_count_messages_on_that_link() -> None:
+def test_a_closed_connection_loses_what_is_still_undelivered_on_it() -> None:
+    """A client that gives up (its deadline passed) closes the connection: the stalled bytes go with
+    it, both ways; the next connection carries new messages only."""
     w = world("a", "b")
-    ab, ba = Inbox(w), Inbox(w)
+    inbox = Inbox(w)
+    conn = w.net.connect("a", "b")
+    w.net.cut("a", "b")
+    w.net.request(conn, inbox, ("old request",))
+    w.run(100)
+    w.net.close(conn)
+    w.net.heal("a", "b")
+    assert not w.net.usable(conn)
+    fresh = w.net.connect("a", "b")
+    w.net.request(fresh, inbox, ("new request",))
+    w.run(200)
+    assert inbox.items() == ["new request"]
+
+
+def test_drop_kills_the_connection_never_one_message_in_the_middle() -> None:
+    """Defect 2 of issue #12: TCP cannot lose one request and deliver the next ones on the same
+    connection. The dropped message and everything after it on that connection are lost."""
+    w = world("a", "b")
+    inbox = Inbox(w)
+    conn = w.net.connect("a", "b")
+    w.net.request(conn, inbox, (0,))
+    w.net.drop("a", "b", 1)
+    for i in range(1, 5):
+        assert w.net.request(conn, inbox, (i,)), "the sender cannot tell"
+    w.run(10)
+    assert inbox.items() == [0]
+    assert conn.dead and w.net.usable(conn), "silently: the client only learns at its deadline"
+    other = w.net.connect("a", "b", "coordinator")  # another connection on the same link is fine
+    w.net.request(other, inbox, ("other",))
+    w.run(20)
+    assert inbox.items() == [0, "other"]
+
+
+def test_drop_with_reset_tells_the_client() -> None:
+    w = world("a", "b", latency=Latency(3, 3))
+    resets: list[int] = []
+    conn = w.net.connect("a", "b", on_reset=lambda: resets.append(w.now))
+    w.net.drop("b", "a", 1, reset=True)  # the server's answer is lost, and the connection reset
+    w.net.transmit_reply(conn, lambda: None, ())
+    w.run(50)
+    assert resets == [3] and not w.net.usable(conn)
+
+
+def test_untracked_traffic_reconnects_after_a_drop() -> None:
+    """Broker-to-controller messages have no deadline to notice a dead connection: the next one
+    opens a new connection, so only the dropped message is lost."""
+    w = world("a", "b")
+    ab = Inbox(w)
     w.net.drop("a", "b", 2)
     for i in range(4):
         assert w.net.send("a", "b", ab, i)
-        w.net.send("b", "a", ba, i)
     w.run(10)
     assert ab.items() == [2, 3]
-    assert ba.items() == [0, 1, 2, 3]
-    w.net.drop("a", "b", 1)
-    w.net.drop("a", "b", 1)  # counts add up
-    for i in range(4, 7):
-        w.net.send("a", "b", ab, i)
-    w.run(20)
-    assert ab.items() == [2, 3, 6]
 
 
 def test_send_to_or_from_a_dead_process_is_refused() -> None:
@@ -160,32 +193,34 @@ def test_crash_loses_messages_in_flight_to_the_process_even_if_it_restarts() -> 
     assert "to b" not in inbox.items()
 
 
-def test_peers_are_notified_of_a_crash_one_latency_later() -> None:
+def test_a_crash_resets_the_connections_the_process_served_one_latency_later() -> None:
     w = world("a", "b", "c", latency=Latency(3, 3))
     seen: list = []
-    w.net.on_disconnect("a", lambda peer: seen.append(("a", w.now, peer)))
-    w.net.on_disconnect("c", lambda peer: seen.append(("c", w.now, peer)))
+    conns = {n: w.net.connect(n, "b", on_reset=lambda n=n: seen.append((n, w.now))) for n in ("a", "c")}
+    late = Inbox(w)
     w.run(10)
+    w.net.transmit_reply(conns["a"], late, ("answer already on the wire",))
     w.net.crash("b")
     w.run(100)
-    assert sorted(seen) == [("a", 13, "b"), ("c", 13, "b")]
+    assert sorted(seen) == [("a", 13), ("c", 13)]
+    assert late.got == [(13, "answer already on the wire")], "the bytes before the RST still arrive"
 
 
-def test_no_disconnect_notice_over_a_cut_link_or_to_a_dead_or_restarted_peer() -> None:
-    w = world("a", "b", "c", "d", latency=Latency(5, 5))
+def test_a_reset_over_a_cut_link_waits_for_the_heal_and_none_reaches_a_restarted_client() -> None:
+    w = world("a", "b", "d", latency=Latency(5, 5))
     seen: list = []
-    for n in ("a", "c", "d"):
-        w.net.on_disconnect(n, lambda peer, n=n: seen.append((n, peer)))
-    w.net.cut("b", "a", both=False)  # the reset cannot reach a
-    w.net.crash("c")  # c is down: nobody to tell
+    conn_a = w.net.connect("a", "b", on_reset=lambda: seen.append(("a", w.now)))
+    w.net.connect("d", "b", on_reset=lambda: seen.append(("d", w.now)))
+    w.net.cut("b", "a", both=False)  # the reset cannot reach a yet
     w.net.crash("b")
     w.run(1)
-    w.net.crash("d")  # d dies and comes back before the notice arrives: a new process
+    w.net.crash("d")  # d dies and comes back before the reset arrives: a new process
     w.net.restart("d")
     w.run(50)
-    assert ("a", "b") not in seen
-    assert ("c", "b") not in seen
-    assert ("d", "b") not in seen
+    assert seen == []
+    w.net.heal("b", "a", both=False)
+    w.run(100)
+    assert seen == [("a", 55)] and not w.net.usable(conn_a)
 
 
 def test_same_seed_same_latencies() -> None:

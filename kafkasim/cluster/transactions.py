@@ -193,6 +193,18 @@ class TransactionCoordinator:
             self._reply(client, reply, E.NOT_COORDINATOR, -1)
             return
         meta = self.txns.get(tid)
+        bumped = self.broker.cluster.switches.get("txn_epoch_bump_per_txn", False)
+        if (bumped and meta is not None and meta.producer_id == pid and epoch == meta.epoch - 1
+                and meta.state not in (TxnState.ONGOING, TxnState.EMPTY)):
+            # KIP-890 part 2: a retry of the EndTxn that bumped the epoch (its answer was lost or
+            # late) is not a zombie: CONCURRENT_TRANSACTIONS while the markers are being
+            # written, then the outcome of the first attempt, with the new epoch
+            if meta.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
+                self._reply(client, reply, E.CONCURRENT_TRANSACTIONS, -1)
+            else:
+                same = meta.state is (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT)
+                self._reply(client, reply, E.NONE if same else E.INVALID_TXN_STATE, meta.epoch)
+            return
         err = self._check(meta, pid, epoch)
         if err is not E.NONE:
             self._reply(client, reply, err, -1)

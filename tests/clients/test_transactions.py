@@ -245,6 +245,32 @@ def test_a_fenced_producer_fails_every_later_call() -> None:
     assert [v for b in c.leader_log(T0).batches if not b.control for v in b.values] == ["a"]
 
 
+def test_a_retried_end_txn_gets_the_first_attempts_outcome_not_fenced() -> None:
+    """Issue #12 defect 6 (KIP-890 part 2, Kafka 4): the EndTxn that bumped the epoch is answered
+    too late; the producer's retry carries the old epoch. The coordinator recognises the retry:
+    CONCURRENT_TRANSACTIONS while it writes the markers, then the commit, with the new epoch."""
+    c = make_cluster()
+    p = txn_producer(c, "p", **{"request.timeout.ms": 1000, "delivery.timeout.ms": 2000})
+
+    def body(out: dict) -> Generator:
+        yield p.init_transactions()
+        p.begin_transaction()
+        p.produce("t", value="a", partition=0)
+        yield p.flush()
+        coordinator = c.brokers[p.txn.coordinator].name
+        c.world.net.slow(coordinator, "p", 1500, both=False)  # the answer outlives request.timeout.ms
+        c.world.at(1200, lambda: c.world.net.slow(coordinator, "p", 0, both=False))
+        yield p.commit_transaction()
+
+    out = spawn(c, body)
+    c.run(10_000)
+    assert "done" in out, out
+    ends = [e.data["result"] for e in c.world.trace.of("txn.end")]
+    assert ends == ["commit"]
+    assert not c.world.trace.of("txn.fenced")
+    assert [v for b in c.leader_log(T0).batches if not b.control for v in b.values] == ["a"]
+
+
 def test_abort_after_a_failed_send_bumps_the_epoch() -> None:
     """KIP-360: after an abortable send error the producer bumps its epoch (InitProducerId) so
     the sequences of the next transaction start cleanly at 0."""

@@ -17,7 +17,7 @@ from typing import Any
 from kafkasim import config
 from kafkasim.clients.compression import DEFAULT_COMPRESSIBILITY
 from kafkasim.errors import ConfigError, ScenarioError
-from kafkasim.scenario import yamlsafe
+from kafkasim.scenario import roles, yamlsafe
 from kafkasim.scenario.model import (
     CRASH_POINTS,
     PIPELINE_MODES,
@@ -179,9 +179,16 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
                 nodes.add(n)
     starts = {p.name: p.workload.start_ms for p in producers if p.workload is not None}
     starts.update({c.name: c.start_ms for c in consumers})
+    role_ids = {
+        "leader": {f"{t.name}-{i}" for t in topics for i in range(t.partitions)},
+        "coordinator": {c.config["group.id"] for c in consumers if c.config.get("group.id")}
+        | {p.config.get("group.id", p.name) for p in pipelines},
+        "txn-coordinator": {p.config["transactional.id"] for p in producers if p.config.get("transactional.id")}
+        | {f"{p.name}-txn" for p in pipelines},
+    }
     faults = _faults(r, top, nodes, duration, {c.name for c in consumers} | {p.name for p in pipelines},
                      {p.name for p in pipelines}, {p.name for p in producers},
-                     {p.name for p in producers if p.config.get("transactional.id")}, starts)
+                     {p.name for p in producers if p.config.get("transactional.id")}, starts, role_ids)
     expect = _expect(r, top)
     return Scenario(name, file, description, seed, duration, brokers, bconf, switches, latency, topics,
                     producers, consumers, faults, expect, source_hash, pipelines, modes)
@@ -494,9 +501,22 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             consumer_names: set[str] = frozenset(), pipeline_names: set[str] = frozenset(),
             producer_names: set[str] = frozenset(),
             transactional_producers: set[str] = frozenset(),
-            starts: dict[str, int] | None = None) -> tuple[Fault, ...]:
+            starts: dict[str, int] | None = None,
+            role_ids: dict[str, set[str]] | None = None) -> tuple[Fault, ...]:
     out = []
     starts = starts or {}
+    role_ids = role_ids or {}
+
+    def role(v: str, where: Path) -> None:
+        """``leader:<topic>-<partition>`` and the like must name something the scenario has."""
+        kind, what = roles.parse(v)
+        known = role_ids.get(kind, set())
+        if what not in known:
+            noun = {"leader": "partition", "coordinator": "group id", "txn-coordinator": "transactional id"}[kind]
+            listed = ", ".join(sorted(known)[:12]) or "none in this scenario"
+            raise r.error(where, f"unknown {noun} '{what}' in role '{v}'{yamlsafe.suggest(what, known)}; "
+                          f"known: {listed}")
+
     for i, item in enumerate(r.get(top, (), "faults", list, [])):
         p = ("faults", i)
         m = r.mapping(item, p, {
@@ -511,6 +531,9 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
 
         def node(key: str, m: dict = m, p: Path = p) -> str:
             v = r.get(m, p, key, str)
+            if roles.is_role(v):
+                role(v, (*p, key))
+                return v
             if v not in nodes:
                 raise r.error((*p, key), f"unknown node '{v}'{yamlsafe.suggest(v, nodes)}; nodes: {', '.join(sorted(nodes))}")
             not_yet(v, (*p, key))
@@ -524,7 +547,7 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
 
         if action in ("crash", "restart", "close", "stall"):
             target = node("target")
-            kind = ("broker" if target.startswith("broker-") else "consumer" if target in consumer_names
+            kind = ("broker" if target.startswith("broker-") or roles.is_role(target) else "consumer" if target in consumer_names
                     else "producer" if target in producer_names else "other")
             if kind == "producer" and action not in ("crash", "restart"):
                 raise r.error((*p, "action"), f"{action} of producer '{target}' is not modelled; only crash "
@@ -554,6 +577,9 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             if not isinstance(names, list) or not names:
                 raise r.error((*p, key), f"expected a node name or a list of node names, got {_got(v)}")
             for j, name in enumerate(names):
+                if roles.is_role(name):
+                    role(name, (*p, key) if isinstance(v, str) else (*p, key, j))
+                    continue
                 if name not in nodes:
                     raise r.error((*p, key) if isinstance(v, str) else (*p, key, j),
                                   f"unknown node '{name}'{yamlsafe.suggest(str(name), nodes)}; "

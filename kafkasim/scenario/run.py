@@ -6,6 +6,7 @@ The model writes the trace; the result is computed from the trace alone
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import deque
 from collections.abc import Generator
@@ -17,6 +18,7 @@ from kafkasim.clients.producer import Producer
 from kafkasim.cluster.cluster import Cluster
 from kafkasim.errors import KafkaException
 from kafkasim.records import TopicPartition
+from kafkasim.scenario import roles
 from kafkasim.scenario.model import ConsumerSpec, Fault, ProducerSpec, Scenario
 from kafkasim.sim.network import Latency
 from kafkasim.sim.trace import Trace
@@ -38,6 +40,7 @@ class Simulation:
     apps: dict[str, Any] = field(default_factory=dict)  # consumer and pipeline applications by name
     sinks: dict[str, set] = field(default_factory=dict)  # idempotent sinks' external stores
     forwarded: dict[tuple, tuple] = field(default_factory=dict)  # retry-topic record -> (source, attempt)
+    aimed_roles: dict[str, str] = field(default_factory=dict)  # role -> the broker its last crash/cut/slow hit
 
 
 @dataclass
@@ -109,8 +112,6 @@ def play(scenario: Scenario, seed: int | None = None) -> tuple[dict[str, Any], d
 
 def run_matrix(scenario: Scenario, seed: int | None = None) -> dict[str, RunResult]:
     """Run the scenario once per mode in ``modes:`` (every pipeline in that mode)."""
-    import dataclasses
-
     out = {}
     for mode in scenario.modes:
         variant = dataclasses.replace(scenario, modes=(), expect=(),
@@ -488,7 +489,28 @@ def _lag_monitor(sim: Simulation, groups: dict[str, set[str]], interval: int) ->
 
 
 # -- faults --------------------------------------------------------------------------------------------
+def _aim(sim: Simulation, f: Fault, name: str) -> str | None:
+    """A node name as it stands, or the broker playing a role now (traced: ``fault.target``)."""
+    if not roles.is_role(name):
+        return name
+    undo = f.action in ("restart", "heal") or (f.action == "slow" and f.extra_ms == 0)
+    if undo and name in sim.aimed_roles:
+        broker = sim.aimed_roles[name]  # undo what the opening fault did, wherever the role is now
+    else:
+        broker = roles.resolve(sim.cluster, name)
+        if not undo and broker is not None:
+            sim.aimed_roles[name] = broker
+    sim.world.emit("fault.target", "controller", role=name, action=f.action, broker=broker or "")
+    return broker
+
+
 def _apply_fault(sim: Simulation, f: Fault) -> None:
+    if roles.is_role(f.target) or any(roles.is_role(p) for p in f.peers):
+        target = _aim(sim, f, f.target)
+        peers = tuple(p for p in (_aim(sim, f, p) for p in f.peers) if p is not None and p != target)
+        if target is None or (f.peers and not peers):
+            return  # nobody plays the role now (an offline partition): the fault hits nothing
+        f = dataclasses.replace(f, target=target, peers=peers)
     net = sim.world.net
     app = sim.apps.get(f.target)
     if app is not None and f.action in ("crash", "restart", "close", "stall"):

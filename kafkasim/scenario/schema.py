@@ -170,7 +170,9 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
     "fault": {
         "at_ms": _int(0, None, "when (ms), at most duration_ms"),
         "action": {"enum": list(FAULT_ACTIONS), "description": "what happens"},
-        "target": _str("node to crash/restart (broker-N, a producer or a consumer), or consumer to close/stall"),
+        "target": _str("node to crash/restart (broker-N, a producer or a consumer, or a role resolved when the "
+                       "fault fires: leader:<topic>-<partition>, coordinator:<group.id>, "
+                       "txn-coordinator:<transactional.id>), or consumer to close/stall"),
         "from": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
                  "description": "link source node(s): with lists on both sides, a cut between two node sets"},
         "to": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],

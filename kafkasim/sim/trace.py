@@ -58,7 +58,8 @@ KINDS: dict[str, str] = {
     "net.cut": "A link was cut (one direction, or both).",
     "net.heal": "A cut link was healed.",
     "net.slow": "A link got extra delay (extra_ms; 0 restores it).",
-    "net.drop": "The next `count` messages on a link will be lost (e.g. produce responses).",
+    "net.drop": "The next `count` messages on a link will be lost, each with the connection it is on.",
+    "fault.target": "A fault aimed by role (`role`, e.g. leader:orders-0) hit `broker` (empty: nobody played it).",
     "client.crash": "A client process (producer or consumer) died.",
     "client.restart": "A crashed client process started again.",
     # controller / partition state

@@ -34,8 +34,8 @@ EXAMPLES = int(os.environ.get("KAFKASIM_FAULT_EXAMPLES", "8"))
 SCHEDULES = fault_schedules(BROKERS, CLIENTS, quiet_from_ms=20_000, max_episodes=3, max_drop=1)
 
 
-def scenario(faults: list[dict[str, Any]], acks: str = "all") -> str:
-    producer_conf: dict[str, Any] = {"acks": acks, "linger.ms": 5}
+def scenario(faults: list[dict[str, Any]], acks: str = "all", **producer: Any) -> str:
+    producer_conf: dict[str, Any] = {"acks": acks, "linger.ms": 5, **producer}
     if acks != "all":
         producer_conf["enable.idempotence"] = False
     return yaml.safe_dump({

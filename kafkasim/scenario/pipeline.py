@@ -138,6 +138,8 @@ class PipelineApp:
                 done += chunk.count
                 if 2 * done >= total and done < total:
                     self._at("mid-processing", run_id)
+            if self.armed == "after-produce" and p is not None:
+                yield p.flush()  # the point is after the outputs are written, not merely handed to send()
             self._at("after-produce", run_id)
             if spec.mode == "exactly-once":
                 try:

@@ -52,6 +52,7 @@ class TxnMeta:
     partitions: set[TopicPartition] = field(default_factory=set)
     started: int = 0
     waiters: list[Callable[[], None]] = field(default_factory=list)  # run when the transaction completes
+    end_epoch: int = -1  # the producer epoch of the EndTxn that ended the last transaction (KIP-890 retries)
 
 
 class TransactionCoordinator:
@@ -195,7 +196,7 @@ class TransactionCoordinator:
         meta = self.txns.get(tid)
         bumped = self.broker.cluster.switches.get("txn_epoch_bump_per_txn", False)
         if (bumped and meta is not None and meta.producer_id == pid and epoch == meta.epoch - 1
-                and meta.state not in (TxnState.ONGOING, TxnState.EMPTY)):
+                and epoch == meta.end_epoch and meta.state not in (TxnState.ONGOING, TxnState.EMPTY)):
             # KIP-890 part 2: a retry of the EndTxn that bumped the epoch (its answer was lost or
             # late) is not a zombie: CONCURRENT_TRANSACTIONS while the markers are being
             # written, then the outcome of the first attempt, with the new epoch
@@ -214,6 +215,7 @@ class TransactionCoordinator:
             done = (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT, TxnState.EMPTY)
             self._reply(client, reply, E.NONE if meta.state in done else E.INVALID_TXN_STATE, meta.epoch)
             return
+        meta.end_epoch = epoch  # a coordinator-side abort (timeout) leaves it: that producer is fenced
         if self.broker.cluster.switches.get("txn_epoch_bump_per_txn", False):
             meta.epoch += 1  # KIP-890 part 2 (Kafka 4.0): markers and the next transaction use a new epoch
         self._set(meta, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, "EndTxn")
@@ -228,6 +230,7 @@ class TransactionCoordinator:
         self._persist(meta, prepared)
 
     def _abort(self, meta: TxnMeta, reason: str) -> None:
+        meta.end_epoch = -1  # the coordinator ended it: no EndTxn of the producer's to retry
         self._set(meta, TxnState.PREPARE_ABORT, reason)
         self._persist(meta, lambda e: self._write_markers(meta, False) if e is E.NONE else None)
 

@@ -40,10 +40,11 @@ def scenario(faults: list[dict[str, Any]], acks: str = "all", **producer: Any) -
         producer_conf["enable.idempotence"] = False
     return yaml.safe_dump({
         "name": "fault-schedule", "seed": 7, "duration_ms": DURATION,
-        "cluster": {"brokers": 3, "config": {"min.insync.replicas": 2}},
+        "cluster": {"brokers": 3, "config": {"min.insync.replicas": 2},
+                    "network": {"latency_ms": {"min": 2, "max": 12}}},  # requests pipeline, answers cross
         "topics": [{"name": "t", "partitions": 3, "replication_factor": 3}],
         "producers": [{"name": "app", "config": producer_conf,
-                       "workload": {"topic": "t", "count": 1500, "rate_per_s": 100, "key": {"cardinality": 30}}}],
+                       "workload": {"topic": "t", "count": 3000, "rate_per_s": 200, "key": {"cardinality": 30}}}],
         "consumers": [{"name": "reader", "members": 2, "topics": ["t"],
                        "config": {"group.id": "g", "auto.offset.reset": "earliest"}}],
         "faults": faults,

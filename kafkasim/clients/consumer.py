@@ -127,7 +127,8 @@ class Consumer:
         self.nc = NetworkClient(self.world, self.name, conf["request.timeout.ms"],
                                 reconnect_backoff_ms=conf["reconnect.backoff.ms"],
                                 reconnect_backoff_max_ms=conf["reconnect.backoff.max.ms"])
-        self.metadata = ClientMetadata(cluster, self.nc, conf.get("retry.backoff.ms", 100), self._kick)
+        self.metadata = ClientMetadata(cluster, self.nc, conf.get("retry.backoff.ms", 100), self._kick,
+                                       conf["metadata.max.age.ms"])
         self.state: dict[TopicPartition, PartitionFetchState] = {}
         self.buffer: deque[Chunk] = deque()
         self._inflight: set[int] = set()

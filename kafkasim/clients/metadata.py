@@ -22,12 +22,16 @@ if TYPE_CHECKING:
 class ClientMetadata:
     """Leaders and partition counts as one client last heard them."""
 
-    def __init__(self, cluster: Cluster, nc: NetworkClient, backoff_ms: int, on_update: Callable[[], None]) -> None:
+    def __init__(self, cluster: Cluster, nc: NetworkClient, backoff_ms: int, on_update: Callable[[], None],
+                 max_age_ms: int = 300_000) -> None:
         self.cluster = cluster
         self.world = cluster.world
         self.nc = nc
         self.client = client = nc.name
         self.backoff_ms = backoff_ms
+        self.max_age_ms = max_age_ms  # metadata.max.age.ms: refresh even when nothing failed
+        self._timers = self.world.timers()
+        self._expiry: Any = None
         self.on_update = on_update
         self.partition_counts: dict[str, int] = {}
         self.leaders: dict[TopicPartition, tuple[int, int]] = {}  # tp -> (leader id, leader epoch)
@@ -71,7 +75,15 @@ class ClientMetadata:
             if known is None or epoch >= known[1]:
                 self.leaders[tp] = (leader, epoch)
         self.generation += 1
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = self._timers.add(self.max_age_ms, self._expired)
         self.on_update()
+
+    def _expired(self) -> None:
+        """metadata.max.age.ms passed without an update (Kafka: ``Metadata.timeToNextUpdate``)."""
+        self._last_request = -(10**9)
+        self.refresh()
 
     def bootstrap(self) -> None:
         """Initial metadata, as a client's first request to a bootstrap server."""

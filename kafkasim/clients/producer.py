@@ -114,7 +114,8 @@ class Producer:
         self.nc = NetworkClient(self.world, self.name, self.request_timeout,
                                 reconnect_backoff_ms=conf["reconnect.backoff.ms"],
                                 reconnect_backoff_max_ms=conf["reconnect.backoff.max.ms"])
-        self.metadata = ClientMetadata(cluster, self.nc, conf["retry.backoff.ms"], self._wakeup)
+        self.metadata = ClientMetadata(cluster, self.nc, conf["retry.backoff.ms"], self._wakeup,
+                                       conf["metadata.max.age.ms"])
         self._queues: dict[TopicPartition, deque[ProducerBatch]] = {}
         self._rec_next: dict[TopicPartition, int] = {}
         self._key_partitions: dict[tuple[str, int], dict[Any, int]] = {}

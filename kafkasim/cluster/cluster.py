@@ -60,6 +60,16 @@ class Cluster:
         self.topic_configs[name] = config
         self.controller.create_topic(name, assignment, config)
 
+    def add_partitions(self, name: str, partitions: int) -> None:
+        """Grow topic ``name`` to ``partitions`` partitions (``kafka-topics --alter --partitions``):
+        the new ones are placed as if the topic had been created with that many."""
+        rec = self.controller.topics[name]
+        if partitions <= rec.partitions:
+            raise ValueError(f"topic {name} has {rec.partitions} partitions; it can only grow")
+        rf = len(self.controller.partitions[TopicPartition(name, 0)].replicas)
+        self.world.emit("topic.partitions", "controller", topic=name, partitions=partitions, before=rec.partitions)
+        self.controller.add_partitions(name, assign_replicas(sorted(self.brokers), partitions, rf))
+
     def topic(self, name: str, partitions: int = 1, replication_factor: int = 1,
               config: dict[str, Any] | None = None) -> None:
         """Create a topic, its config validated by the registry under the brokers' defaults."""

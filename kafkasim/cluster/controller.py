@@ -86,7 +86,19 @@ class Controller:
         topic = TopicRecord(name, len(assignment), config)
         self.topics[name] = topic
         self._publish(topic)
-        for p, replicas in enumerate(assignment):
+        self._create_partitions(name, assignment, 0)
+
+    def add_partitions(self, name: str, assignment: list[tuple[int, ...]]) -> None:
+        """CreatePartitions: the topic grows to ``len(assignment)`` partitions; existing ones keep
+        their replicas (Kafka can only add partitions, never remove them)."""
+        old = self.topics[name]
+        topic = TopicRecord(name, len(assignment), old.config)
+        self.topics[name] = topic
+        self._publish(topic)
+        self._create_partitions(name, assignment[old.partitions:], old.partitions)
+
+    def _create_partitions(self, name: str, assignment: list[tuple[int, ...]], first: int) -> None:
+        for p, replicas in enumerate(assignment, first):
             tp = TopicPartition(name, p)
             live = tuple(r for r in replicas if not self.brokers[r].fenced) if self.brokers else replicas
             leader = live[0] if live else NO_LEADER

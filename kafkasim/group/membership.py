@@ -55,6 +55,7 @@ class GroupMember:
         # Java's ConsumerGroupMetadata: set by onJoinComplete only, so a zombie whose generation was
         # reset still sends its old one with its offsets and is refused (KIP-447)
         self.joined_generation = -1
+        self._assigned_counts: dict[str, int] | None = None  # the leader's snapshot at its last assignment
         self.joined_member_id = ""
         self.coordinator = -1
         self.state = "unjoined"  # unjoined | joining | syncing | stable | left
@@ -100,6 +101,11 @@ class GroupMember:
         if self.state == "stable" and self.conf["enable.auto.commit"] and now >= self._auto_commit_at:
             self._auto_commit_at = now + self.conf["auto.commit.interval.ms"]
             self.commit(self.c.positions(), reason="auto")
+        if self.state == "stable" and self._assigned_counts and not self.needs_join:
+            counts = self.c.metadata.partition_counts
+            if any(counts.get(t, n) != n for t, n in self._assigned_counts.items()):
+                # Java: the leader's "cached metadata has changed" (partitions were added)
+                self.needs_join, self.rejoin_reason = True, "cached metadata has changed"
         if self.needs_join and self.state in ("unjoined", "stable"):
             self._start_join()
 
@@ -279,6 +285,7 @@ class GroupMember:
             return
         self.member_id, self.generation = member_id, generation
         self.state = "syncing"
+        self._assigned_counts = None  # only the leader watches the partition counts it assigned
         assignments = self._assign(protocol or "", members) if leader == member_id and members else None
         reply = lambda *a: self._on_sync(token, *a)  # noqa: E731
         if not self._send("handle_sync", self.group_id, generation, member_id, self.c.name, assignments, reply,
@@ -292,6 +299,7 @@ class GroupMember:
         subs = [Subscription(mid, tuple(meta["topics"]), tuple(TopicPartition(t, p) for t, p in meta["owned"]),
                              meta["generation"], inst) for mid, inst, meta in members]
         topics = {t: counts[t] for s in subs for t in s.topics if counts.get(t)}
+        self._assigned_counts = dict(topics)
         result = lookup_assignor(protocol, self.strategy).assign(topics, subs)
         self.world.emit("group.assign", self.c.name, group=self.group_id, generation=self.generation,
                         assignor=protocol, transferring=sorted([tp.topic, tp.partition] for tp in result.transferring),

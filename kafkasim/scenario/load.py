@@ -40,7 +40,7 @@ REQUIRED = object()
 # sizes beyond these would exhaust memory long before teaching anything
 MAX_BROKERS, MAX_PARTITIONS, MAX_MEMBERS = 1_000, 100_000, 10_000
 MAX_RECORDS, MAX_KEYS = 100_000_000, 1_000_000
-FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall")
+FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall", "add-partitions")
 #: auto: enable.auto.commit inside poll(); after-poll: commitSync of the polled offsets once processed;
 #: after-poll-async: commitAsync of them (not awaited, not retried); after-record: commitSync per record;
 #: before-processing: commitSync before processing (at-most-once); none: never commit.
@@ -179,8 +179,12 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
                 nodes.add(n)
     starts = {p.name: p.workload.start_ms for p in producers if p.workload is not None}
     starts.update({c.name: c.start_ms for c in consumers})
+    grown = {t.name: t.partitions for t in topics}
+    for f in top.get("faults") or []:  # partitions a fault adds can be aimed at too
+        if isinstance(f, dict) and f.get("action") == "add-partitions" and isinstance(f.get("partitions"), int):
+            grown[f.get("topic")] = max(grown.get(f.get("topic"), 0), f["partitions"])
     role_ids = {
-        "leader": {f"{t.name}-{i}" for t in topics for i in range(t.partitions)},
+        "leader": {f"{t}-{i}" for t, n in grown.items() for i in range(n)},
         "coordinator": {c.config["group.id"] for c in consumers if c.config.get("group.id")}
         | {p.config.get("group.id", p.name) for p in pipelines},
         "txn-coordinator": {p.config["transactional.id"] for p in producers if p.config.get("transactional.id")}
@@ -188,7 +192,8 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
     }
     faults = _faults(r, top, nodes, duration, {c.name for c in consumers} | {p.name for p in pipelines},
                      {p.name for p in pipelines}, {p.name for p in producers},
-                     {p.name for p in producers if p.config.get("transactional.id")}, starts, role_ids)
+                     {p.name for p in producers if p.config.get("transactional.id")}, starts, role_ids,
+                     {t.name: t.partitions for t in topics})
     expect = _expect(r, top)
     return Scenario(name, file, description, seed, duration, brokers, bconf, switches, latency, topics,
                     producers, consumers, faults, expect, source_hash, pipelines, modes)
@@ -502,8 +507,11 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             producer_names: set[str] = frozenset(),
             transactional_producers: set[str] = frozenset(),
             starts: dict[str, int] | None = None,
-            role_ids: dict[str, set[str]] | None = None) -> tuple[Fault, ...]:
+            role_ids: dict[str, set[str]] | None = None,
+            topic_partitions: dict[str, int] | None = None) -> tuple[Fault, ...]:
     out = []
+    sizes = dict(topic_partitions or {})  # each topic's partition count, grown by add-partitions in time order
+    adds: list[tuple[int, int, str, int]] = []
     starts = starts or {}
     role_ids = role_ids or {}
 
@@ -523,7 +531,8 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             "at_ms": "when", "action": f"one of {', '.join(FAULT_ACTIONS)}", "target": "node to crash/restart",
             "from": "link source node(s)", "to": "link destination node(s)", "both": "both directions (default true)",
             "count": "messages to drop", "extra_ms": "added latency", "duration_ms": "how long a stall lasts",
-            "point": f"pipelines: crash at the next {'|'.join(CRASH_POINTS)}"})
+            "point": f"pipelines: crash at the next {'|'.join(CRASH_POINTS)}",
+            "topic": "add-partitions: the topic to grow", "partitions": "add-partitions: its new partition count"})
         at = r.get(m, p, "at_ms", int, minimum=0)
         if at > duration:
             raise r.error((*p, "at_ms"), f"{at} is after the end of the run (duration_ms {duration})")
@@ -545,6 +554,15 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
                 raise r.error(where, f"'{name}' starts at {starts[name]} ms; a fault at {at} ms comes before "
                               "it exists (move at_ms to or after its start_ms)")
 
+        if action == "add-partitions":
+            topic = r.get(m, p, "topic", str)
+            if topic not in sizes:
+                raise r.error((*p, "topic"), f"unknown topic '{topic}'{yamlsafe.suggest(topic, set(sizes))}; "
+                              f"topics: {', '.join(sorted(sizes))}")
+            n = r.get(m, p, "partitions", int, minimum=1)
+            out.append(Fault(at, action, topic=topic, partitions=n))
+            adds.append((at, i, topic, n))
+            continue
         if action in ("crash", "restart", "close", "stall"):
             target = node("target")
             kind = ("broker" if target.startswith("broker-") or roles.is_role(target) else "consumer" if target in consumer_names
@@ -597,6 +615,11 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             raise r.error(p, "missing required key 'extra_ms' for a slow link")
         for src in sides[0]:
             out.append(Fault(at, action, src, tuple(sides[1]), both, count, extra))
+    for _at, i, topic, n in sorted(adds):  # Kafka: the number of partitions can only be increased
+        if n <= sizes[topic]:
+            raise r.error(("faults", i, "partitions"), f"'{topic}' has {sizes[topic]} partitions by then; "
+                          "add-partitions can only increase the count (Kafka never removes partitions)")
+        sizes[topic] = n
     return tuple(sorted(out, key=lambda f: f.at_ms))
 
 

@@ -137,7 +137,7 @@ class Fault:
     """One scheduled fault: ``action`` on ``target`` (or the link ``source`` -> ``peers``)."""
 
     at_ms: int
-    action: str  # crash | restart | cut | heal | slow | drop | close | stall
+    action: str  # crash | restart | cut | heal | slow | drop | close | stall | add-partitions
     target: str = ""
     peers: tuple[str, ...] = ()
     both: bool = True
@@ -145,6 +145,8 @@ class Fault:
     extra_ms: int = 0
     duration_ms: int = 0  # stall
     point: str = ""  # pipelines: crash when the next iteration reaches this step
+    topic: str = ""  # add-partitions
+    partitions: int = 0  # add-partitions: the new partition count
 
 
 @dataclass(frozen=True)

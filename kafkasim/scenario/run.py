@@ -505,6 +505,9 @@ def _aim(sim: Simulation, f: Fault, name: str) -> str | None:
 
 
 def _apply_fault(sim: Simulation, f: Fault) -> None:
+    if f.action == "add-partitions":
+        sim.cluster.add_partitions(f.topic, f.partitions)
+        return
     if roles.is_role(f.target) or any(roles.is_role(p) for p in f.peers):
         target = _aim(sim, f, f.target)
         peers = tuple(p for p in (_aim(sim, f, p) for p in f.peers) if p is not None and p != target)

@@ -183,6 +183,8 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "duration_ms": _int(0, None, "how long a stall lasts (ms)"),
         "point": {"enum": list(CRASH_POINTS), "description": "pipelines: crash when the next iteration reaches "
                   "this step"},
+        "topic": _str("add-partitions: the topic to grow"),
+        "partitions": _int(2, 2, "add-partitions: the topic's new partition count (more than it has)"),
     },
 }
 
@@ -296,12 +298,14 @@ def _workload() -> dict[str, Any]:
 def _fault() -> dict[str, Any]:
     s = _obj("fault", "one scheduled fault: at_ms, action and its target")
     node = ["crash", "restart", "close", "stall"]
-    link = [a for a in FAULT_ACTIONS if a not in node]
+    link = [a for a in FAULT_ACTIONS if a not in node and a != "add-partitions"]
     s["allOf"] = [
         {"if": {"properties": {"action": {"enum": node}}, "required": ["action"]}, "then": {"required": ["target"]}},
         {"if": {"properties": {"action": {"enum": link}}, "required": ["action"]}, "then": {"required": ["from", "to"]}},
         {"if": {"properties": {"action": {"const": "stall"}}, "required": ["action"]},
          "then": {"required": ["duration_ms"]}},
+        {"if": {"properties": {"action": {"const": "add-partitions"}}, "required": ["action"]},
+         "then": {"required": ["topic", "partitions"]}},
         {"if": {"properties": {"action": {"const": "slow"}}, "required": ["action"]},
          "then": {"required": ["extra_ms"]}},
     ]

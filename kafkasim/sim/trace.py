@@ -59,6 +59,7 @@ KINDS: dict[str, str] = {
     "net.heal": "A cut link was healed.",
     "net.slow": "A link got extra delay (extra_ms; 0 restores it).",
     "net.drop": "The next `count` messages on a link will be lost, each with the connection it is on.",
+    "topic.partitions": "Partitions were added to a topic (`partitions` now, `before`): kafka-topics --alter.",
     "fault.target": "A fault aimed by role (`role`, e.g. leader:orders-0) hit `broker` (empty: nobody played it).",
     "client.crash": "A client process (producer or consumer) died.",
     "client.restart": "A crashed client process started again.",

@@ -62,6 +62,10 @@ CASES = [
                                     "rate_per_s: 10, start_ms: 3000}\nconsumers:\n  - name: c1\n    topics: [orders]\nfaults:\n"
                                     "  - {at_ms: 1000, action: cut, from: p1, to: [broker-1]}"),
      17, "'p1' starts at 3000 ms"),
+    ("add-partitions-shrinks", ("action: crash, target: broker-1}", "action: add-partitions, topic: orders, partitions: 2}"),
+     17, "add-partitions can only increase the count"),
+    ("add-partitions-unknown-topic", ("action: crash, target: broker-1}", "action: add-partitions, topic: order, partitions: 6}"),
+     17, "unknown topic 'order' (did you mean 'orders'?)"),
 ]
 
 

@@ -55,8 +55,8 @@ class GroupMember:
         # Java's ConsumerGroupMetadata: set by onJoinComplete only, so a zombie whose generation was
         # reset still sends its old one with its offsets and is refused (KIP-447)
         self.joined_generation = -1
-        self._assigned_counts: dict[str, int] | None = None  # the leader's snapshot at its last assignment
         self.joined_member_id = ""
+        self._assigned_counts: dict[str, int] | None = None  # the leader's snapshot at its last assignment
         self.coordinator = -1
         self.state = "unjoined"  # unjoined | joining | syncing | stable | left
         self.topics: list[str] = []
@@ -182,10 +182,10 @@ class GroupMember:
             self.c.nc.disconnect(self.c.cluster.brokers[self.coordinator].name, COORDINATOR_CHANNEL)
         self.coordinator = -1
 
-    def _send(self, method: str, *args: Any, on_timeout: Callable[[], None] | None = None,
-              timeout: int | None = None, on_error: Callable[[KafkaError], None] | None = None) -> bool:
+    def _send(self, method: str, *args: Any, timeout: int | None = None,
+              on_error: Callable[[KafkaError], None] | None = None) -> bool:
         """A request to the group coordinator, on the consumer's connection kept for it; a timeout
-        or disconnect marks the coordinator unknown, then ``on_timeout`` handles the request."""
+        or disconnect marks the coordinator unknown, then ``on_error`` handles the request."""
         b = self.c.cluster.brokers[self.coordinator]
         coord = getattr(b, "coordinator", None)
         if coord is None:
@@ -195,8 +195,6 @@ class GroupMember:
             self._coordinator_lost()
             if on_error is not None:
                 on_error(err)
-            elif on_timeout is not None:
-                on_timeout()
 
         if self.c.nc.send(b.name, getattr(coord, method), *args, channel=COORDINATOR_CHANNEL,
                           timeout_ms=timeout, on_error=failed):
@@ -240,7 +238,7 @@ class GroupMember:
         timeout = self.conf["max.poll.interval.ms"] + 5000
         if not self._send("handle_join", self.group_id, self.member_id, self.instance_id, self.c.name, protocols,
                           self.conf["session.timeout.ms"], self.conf["max.poll.interval.ms"], self.rejoin_reason,
-                          reply, on_timeout=lambda: self._join_timeout(token), timeout=timeout):
+                          reply, on_error=lambda _e: self._join_timeout(token), timeout=timeout):
             self._retry_join(token)
 
     def _join_timeout(self, token: int) -> None:
@@ -289,7 +287,7 @@ class GroupMember:
         assignments = self._assign(protocol or "", members) if leader == member_id and members else None
         reply = lambda *a: self._on_sync(token, *a)  # noqa: E731
         if not self._send("handle_sync", self.group_id, generation, member_id, self.c.name, assignments, reply,
-                          self.instance_id, on_timeout=lambda: self._sync_timeout(token)):
+                          self.instance_id, on_error=lambda _e: self._sync_timeout(token)):
             self.state = "joining"
             self._retry_join(token)
 
@@ -405,19 +403,9 @@ class GroupMember:
             self._with_coordinator(lambda: None)
         else:
             token = self._token
-            answered = [False]
-
-            def on_reply(err: KafkaError) -> None:
-                answered[0] = True
-                self._on_heartbeat(token, err)
-
-            def unanswered() -> None:
-                if not answered[0] and token == self._token:
-                    self._coordinator_lost()  # Java: markCoordinatorUnknown, then FindCoordinator
-
+            # unanswered (timeout, disconnect): _send marks the coordinator unknown, then FindCoordinator
             if not self._send("handle_heartbeat", self.group_id, self.generation, self.member_id, self.c.name,
-                              on_reply, self.instance_id, on_timeout=unanswered,
-                              timeout=self.conf["request.timeout.ms"]):
+                              lambda err: self._on_heartbeat(token, err), self.instance_id):
                 self._coordinator_lost()
         self.world.at(self.conf["heartbeat.interval.ms"], self._heartbeat, hb)
 
@@ -521,7 +509,7 @@ class GroupMember:
                     self.world.at(self.conf["retry.backoff.ms"], self.fetch_committed, partitions, then)
 
             if not self._send("handle_offset_fetch", self.group_id, self.c.name, list(partitions), reply,
-                              on_timeout=lambda: self.world.at(self.conf["retry.backoff.ms"], self.fetch_committed,
+                              on_error=lambda _e: self.world.at(self.conf["retry.backoff.ms"], self.fetch_committed,
                                                                partitions, then)):
                 self.world.at(self.conf["retry.backoff.ms"], self.fetch_committed, partitions, then)
 

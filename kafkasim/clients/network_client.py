@@ -125,14 +125,20 @@ class NetworkClient:
         peer.failures += 1
         exp = min(self.reconnect_backoff_max_ms, self.reconnect_backoff_ms * 2 ** (peer.failures - 1))
         peer.reconnect_at = peer.opened_at + int(exp * self._rng.uniform(0.8, 1.2))
-        failed, peer.inflight = peer.inflight, []
-        for r in failed:
-            r.done = True
-            r.timer.cancel()
+        failed = self._abandon(peer)
         if later:
             self.world.at(0, self._report, failed, error)
         else:
             self._report(failed, error)
+
+    @staticmethod
+    def _abandon(peer: _Peer) -> list[InFlightRequest]:
+        """Take every request in flight off ``peer``: none will be answered; their deadlines go."""
+        failed, peer.inflight = peer.inflight, []
+        for r in failed:
+            r.done = True
+            r.timer.cancel()
+        return failed
 
     @staticmethod
     def _report(failed: list[InFlightRequest], error: KafkaError) -> None:
@@ -144,10 +150,7 @@ class NetworkClient:
         """The process died: its requests are never answered and nothing is reported (what it had
         already sent still arrives: its OS flushes the bytes before closing the connections)."""
         for peer in self._peers.values():
-            for r in peer.inflight:
-                r.done = True
-                r.timer.cancel()
-            peer.inflight = []
+            self._abandon(peer)
             peer.conn = None
 
     def disconnect(self, server: str, channel: str = "") -> None:

@@ -39,6 +39,16 @@ def events(c: kafkasim.Cluster, *kinds: str, node: str | None = None) -> list:
     return [e for e in c.world.trace.of(*kinds) if node is None or e.node == node]
 
 
+def produce_every(c: kafkasim.Cluster, p: kafkasim.Producer, count: int, every_ms: int) -> None:
+    """Records 0 .. count-1 to topic t, one every ``every_ms``."""
+    def workload() -> Generator[Any, Any, None]:
+        for i in range(count):
+            p.produce("t", value=i)
+            yield c.world.timeout(every_ms)
+
+    c.world.process(workload())
+
+
 # -- the NetworkClient itself ----------------------------------------------------------------------
 class Server:
     """Answers each request after ``delay`` ms on the connection it came on (or never)."""
@@ -111,13 +121,7 @@ def test_a_healed_cut_restarts_replication_within_about_a_second() -> None:
     replicated and visible soon after the heal, not after a 30 s request timeout."""
     c = cluster()
     p = kafkasim.Producer({"acks": "all", "linger.ms": 5}, c, "app")
-
-    def workload() -> Generator[Any, Any, None]:
-        for i in range(200):
-            p.produce("t", value=i)
-            yield c.world.timeout(50)
-
-    c.world.process(workload())
+    produce_every(c, p, 200, 50)
     c.run(3000)
     leader = c.controller.partitions[T0].leader
     others = [b.name for b in c.brokers.values() if b.id != leader]
@@ -143,13 +147,7 @@ def test_a_lost_produce_request_does_not_reorder_an_idempotent_producer() -> Non
     for b in c.brokers.values():  # 30 ms each way, a record every 20 ms: requests are pipelined
         c.world.net.set_latency("app", b.name, Latency(30, 30))
         c.world.net.set_latency(b.name, "app", Latency(30, 30))
-
-    def workload() -> Generator[Any, Any, None]:
-        for i in range(100):
-            p.produce("t", value=i)
-            yield c.world.timeout(20)
-
-    c.world.process(workload())
+    produce_every(c, p, 100, 20)
     c.run(1000)
     c.world.net.drop("app", c.brokers[c.controller.partitions[T0].leader].name, 1)
     c.run(60_000)

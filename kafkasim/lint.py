@@ -327,6 +327,14 @@ class _Linter:
                               f"processing_ms {per} x max.poll.records {records} = {per * records} ms between polls "
                               f"exceeds max.poll.interval.ms ({interval}): the consumer is evicted from group "
                               f"'{group}' although it heartbeats; lower max.poll.records or process faster")
+            interval = conf["max.poll.interval.ms"]
+            for j, rec in enumerate(spec.records):
+                if rec.processing_ms is not None and rec.processing_ms > interval:
+                    self.warn("K012", [(*p, "records", j, "processing_ms")],
+                              f"the record at {rec.topic}-{rec.partition} offset {rec.offset} takes "
+                              f"{rec.processing_ms} ms, more than max.poll.interval.ms ({interval}): whichever member "
+                              f"of group '{group}' processes it is evicted before it can commit, so the next owner "
+                              "meets it again; process it off the poll loop (pause the partition) or raise the interval")
         for group, entries in groups.items():
             self._group_rules(group, entries)
         for i, specs in self._entries():  # standalone consumers read every partition themselves

@@ -57,7 +57,7 @@ KNOWN_STATS: dict[str, str] = {
     "processed_twice": "extra processings of a record within one group (at-least-once redelivery)",
     "unprocessed": "records in the final log that a group never processed",
     "commit_failures": "offset commits that failed (e.g. CommitFailedException after eviction)",
-    "poll_timeouts": "consumers that exceeded max.poll.interval.ms",
+    "poll_timeouts": "times a consumer exceeded max.poll.interval.ms (each time it leaves its group)",
     "session_timeouts": "members removed by the coordinator after session.timeout.ms",
     "out_of_order": "records a member processed below an offset it had already passed on that partition",
     "dead_lettered": "records a group published to its dead-letter topic",

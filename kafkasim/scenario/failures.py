@@ -37,14 +37,19 @@ class FailureHandling:
         self.world = app.world
         self.policy = app.spec.on_failure
         self.plan = {p.name: (p.workload.fail_every, p.workload.fail_attempts) for p in app.sim.scenario.producers}
+        self.marked = {(r.topic, r.partition, r.offset): r.fails for r in app.spec.records if r.fails}
         self.attempts: dict[Src, int] = {}  # retry in place: attempts so far (application memory)
         self.forwarded: dict[tuple[str, str, int, int], tuple[Src, int]] = app.sim.forwarded
         self.producer: Any = None
 
     def fails(self, src: Src, attempt: int) -> bool:
-        every, attempts = self.plan.get(src[0], (0, -1))
-        if not every or src[3] % every != every - 1:
-            return False
+        """Whether processing attempt ``attempt`` (from 0) of the record from ``src`` fails: it is
+        marked by its source offset, or its producer's workload fails every n-th record."""
+        attempts = self.marked.get((src[1], src[2], src[4]))
+        if attempts is None:
+            every, attempts = self.plan.get(src[0], (0, -1))
+            if not every or src[3] % every != every - 1:
+                return False
         return attempts < 0 or attempt < attempts
 
     def process(self, run_id: int, c: Consumer, chunks: list[Chunk]) -> Generator[Any, Any, None]:
@@ -66,7 +71,7 @@ class FailureHandling:
                         self._hold(c, tp, off, due - world.now, run_id)
                         blocked.add(tp)
                         break
-                if ms := app.processing(1):
+                if ms := app.record_ms(tp, off):
                     yield world.timeout(ms)
                     if run_id != app.run_id:
                         return

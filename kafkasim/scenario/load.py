@@ -27,6 +27,7 @@ from kafkasim.scenario.model import (
     Fault,
     KeySpec,
     Latency,
+    MarkedRecord,
     PipelineSpec,
     ProcessingTime,
     ProducerSpec,
@@ -193,7 +194,8 @@ def validate(data: Any, file: str, source_hash: str = "") -> Scenario:
     faults = _faults(r, top, nodes, duration, {c.name for c in consumers} | {p.name for p in pipelines},
                      {p.name for p in pipelines}, {p.name for p in producers},
                      {p.name for p in producers if p.config.get("transactional.id")}, starts, role_ids,
-                     {t.name: t.partitions for t in topics})
+                     {t.name: t.partitions for t in topics},
+                     {**{c.name: _crash_points(c) for c in consumers}, **{p.name: CRASH_POINTS for p in pipelines}})
     expect = _expect(r, top)
     return Scenario(name, file, description, seed, duration, brokers, bconf, switches, latency, topics,
                     producers, consumers, faults, expect, source_hash, pipelines, modes)
@@ -403,6 +405,7 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             "processing_ms": "time to process one record (ms, or a distribution)",
             "processing": "sync (process, then poll again) or async (hand records to a worker, poll on)",
             "on_failure": "retry-in-place or retry-topics with a dead-letter topic",
+            "records": "records at chosen offsets that are slow (processing_ms) or fail (fails)",
             "commit": f"offset commits: {', '.join(COMMIT_STRATEGIES)}"})
         name = r.get(m, p, "name", str, f"consumer-{i + 1}")
         conf = r.conf("consumer", m.get("config"), (*p, "config"),
@@ -440,10 +443,45 @@ def _consumers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
         policy = _failure_policy(r, m, p, topics, names)
         if policy is not None and asynchronous:
             raise r.error((*p, "on_failure"), "on_failure needs processing: sync")
+        marked = _marked_records(r, m, p, topics, names, policy is not None)
         for k in range(members):
             member = f"{name}-{k + 1}" if members > 1 else name
             out.append(ConsumerSpec(member, dict(conf), tuple(names), start, processing, commit, asynchronous,
-                                    policy, processing_time))
+                                    policy, processing_time, marked))
+    return tuple(out)
+
+
+def _marked_records(r: Reader, m: dict, p: Path, topics: dict[str, TopicSpec], subscribed: list,
+                    has_policy: bool) -> tuple[MarkedRecord, ...]:
+    """``records``: the record at an offset of a partition is slow and/or fails (a poison record)."""
+    out: list[MarkedRecord] = []
+    seen: set[tuple[str, int, int]] = set()
+    for j, item in enumerate(r.get(m, p, "records", list, [])):
+        rp = (*p, "records", j)
+        d = r.mapping(item, rp, {"topic": "the record's topic (one the consumer reads)",
+                                 "partition": "its partition", "offset": "its offset",
+                                 "processing_ms": "how long processing it takes (ms)",
+                                 "fails": "how many processing attempts fail (-1: all, a poison record)"})
+        topic = r.get(d, rp, "topic", str)
+        if topic not in subscribed:
+            raise r.error((*rp, "topic"), f"'{topic}' is not one of this consumer's topics "
+                          f"({', '.join(subscribed)}){yamlsafe.suggest(topic, set(subscribed))}")
+        count = topics[topic].partitions
+        partition = r.get(d, rp, "partition", int, minimum=0)
+        if partition >= count:
+            raise r.error((*rp, "partition"), f"'{topic}' has partitions 0..{count - 1}, got {partition}")
+        offset = r.get(d, rp, "offset", int, minimum=0)
+        ms = r.get(d, rp, "processing_ms", int, None, minimum=0) if "processing_ms" in d else None
+        fails = r.get(d, rp, "fails", int, 0, minimum=-1)
+        if ms is None and not fails:
+            raise r.error(rp, "expected processing_ms (a slow record) or fails (a failing record), or both")
+        if fails and not has_policy:
+            raise r.error((*rp, "fails"), "a failing record needs the consumer's on_failure (what the "
+                          "application does when processing fails)")
+        if (topic, partition, offset) in seen:
+            raise r.error(rp, f"{topic}-{partition} offset {offset} is listed twice")
+        seen.add((topic, partition, offset))
+        out.append(MarkedRecord(topic, partition, offset, ms, fails))
     return tuple(out)
 
 
@@ -502,14 +540,29 @@ def _failure_policy(r: Reader, m: dict, p: Path, topics: dict[str, TopicSpec],
     return FailurePolicy(strategy, backoff, tuple(retry), tuple(delays), dlq)
 
 
+def _crash_points(c: ConsumerSpec) -> tuple[str, ...]:
+    """The steps of a consumer application's loop a crash can be aimed at.
+
+    There is no produce step; auto-commit and ``commit: none`` have no commit step of the
+    application's own (auto-commit happens inside poll()); a worker thread's processing is
+    not a step of the poll loop.
+    """
+    if c.async_processing:
+        return ("after-consume",)
+    steps = ("after-consume",) if c.on_failure is not None else ("after-consume", "mid-processing")
+    return steps if c.commit in ("auto", "none") else (*steps, "before-commit", "after-commit")
+
+
 def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             consumer_names: set[str] = frozenset(), pipeline_names: set[str] = frozenset(),
             producer_names: set[str] = frozenset(),
             transactional_producers: set[str] = frozenset(),
             starts: dict[str, int] | None = None,
             role_ids: dict[str, set[str]] | None = None,
-            topic_partitions: dict[str, int] | None = None) -> tuple[Fault, ...]:
+            topic_partitions: dict[str, int] | None = None,
+            crash_points: dict[str, tuple[str, ...]] | None = None) -> tuple[Fault, ...]:
     out = []
+    crash_points = crash_points or {}
     sizes = dict(topic_partitions or {})  # each topic's partition count, grown by add-partitions in time order
     adds: list[tuple[int, int, str, int]] = []
     starts = starts or {}
@@ -531,7 +584,7 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             "at_ms": "when", "action": f"one of {', '.join(FAULT_ACTIONS)}", "target": "node to crash/restart",
             "from": "link source node(s)", "to": "link destination node(s)", "both": "both directions (default true)",
             "count": "messages to drop", "extra_ms": "added latency", "duration_ms": "how long a stall lasts",
-            "point": f"pipelines: crash at the next {'|'.join(CRASH_POINTS)}",
+            "point": f"consumers and pipelines: crash at the next {'|'.join(CRASH_POINTS)}",
             "topic": "add-partitions: the topic to grow", "partitions": "add-partitions: its new partition count"})
         at = r.get(m, p, "at_ms", int, minimum=0)
         if at > duration:
@@ -582,8 +635,11 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             if action in ("close", "stall") and target in pipeline_names:
                 raise r.error((*p, "action"), f"{action} of pipeline '{target}' is not modelled; crash it instead")
             point = r.get(m, p, "point", str, "", choices=("", *CRASH_POINTS))
-            if point and (action != "crash" or target not in pipeline_names):
-                raise r.error((*p, "point"), "point: applies to a crash of a pipeline")
+            if point and (action != "crash" or target not in crash_points):
+                raise r.error((*p, "point"), "point: applies to a crash of a consumer or a pipeline")
+            if point and point not in crash_points[target]:
+                raise r.error((*p, "point"), f"'{target}' never reaches {point}; its crash points: "
+                              f"{', '.join(crash_points[target])}")
             out.append(Fault(at, action, target, duration_ms=duration_ms, point=point))
             continue
         sides = []

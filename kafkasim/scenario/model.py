@@ -89,6 +89,19 @@ class ProcessingTime:
 
 
 @dataclass(frozen=True)
+class MarkedRecord:
+    """One record an application treats apart, by where it is: the record at ``offset`` of
+    ``topic``-``partition`` takes ``processing_ms`` (None: as usual) and its first ``fails``
+    processing attempts fail (-1: every attempt, a poison record; 0: none)."""
+
+    topic: str
+    partition: int
+    offset: int
+    processing_ms: int | None = None
+    fails: int = 0
+
+
+@dataclass(frozen=True)
 class ConsumerSpec:
     """A consumer application: in group ``group.id`` (``subscribe``) or standalone (``assign``
     of every partition of ``topics``), processing each record for ``processing_ms`` and
@@ -103,6 +116,7 @@ class ConsumerSpec:
     async_processing: bool = False  # hand records to a worker and poll on (auto-commit then loses)
     on_failure: FailurePolicy | None = None
     processing_time: ProcessingTime | None = None  # a distribution; None: processing_ms every time
+    records: tuple[MarkedRecord, ...] = ()  # a slow or failing record at a chosen offset
 
     @property
     def group(self) -> str | None:

@@ -301,7 +301,9 @@ def _key(keys: list[str] | None, random_keys: bool, rng: Any, i: int) -> str | N
 
 class ConsumerApp:
     """A consumer application: poll, process each record for ``processing_ms``, commit per
-    its strategy. It can crash (no commit, no LeaveGroup), restart, close, or stall."""
+    its strategy. It can crash (no commit, no LeaveGroup) at once or at a step of its loop
+    (``point``: after-consume, mid-processing, before-commit, after-commit), restart, close,
+    or stall."""
 
     def __init__(self, sim: Simulation, spec: ConsumerSpec) -> None:
         self.sim = sim
@@ -310,6 +312,9 @@ class ConsumerApp:
         self.consumer: Consumer | None = None
         self.run_id = 0
         self.stall_until = 0
+        self.armed = ""  # a crash point the loop dies at the next time it reaches it
+        self.slow = {(r.topic, r.partition, r.offset): r.processing_ms for r in spec.records
+                     if r.processing_ms is not None}
         self._processing_rng = self.world.rng(f"processing:{spec.name}")
         self.failures: Any = None
         if spec.on_failure is not None:
@@ -330,11 +335,26 @@ class ConsumerApp:
         self.world.process(self._loop(self.run_id))
 
     def crash(self, point: str = "") -> None:
+        if point:
+            self.armed = point
+            return
+        self._die("")
+
+    def _die(self, point: str) -> None:
         if self.consumer is None or self.consumer.closed:
             return
         self.run_id += 1
-        self.world.emit("app.crash", self.spec.name, consumer=self.spec.name, group=self.spec.group)
+        self.armed = ""
+        self.world.emit("app.crash", self.spec.name, consumer=self.spec.name, group=self.spec.group,
+                        point=point or None)
         self.consumer.crash()
+
+    def _at(self, point: str) -> bool:
+        """Whether the application dies here: its crash is armed at ``point``."""
+        if self.armed != point:
+            return False
+        self._die(point)
+        return True
 
     def restart(self) -> None:
         if self.consumer is not None and not self.consumer.closed:
@@ -359,6 +379,27 @@ class ConsumerApp:
         dist = self.spec.processing_time
         return self.spec.processing_ms * count if dist is None else dist.total(count, self._processing_rng)
 
+    def record_ms(self, tp: TopicPartition, offset: int) -> int:
+        """Milliseconds the application spends on the record at ``offset`` of ``tp``."""
+        ms = self.slow.get((tp.topic, tp.partition, offset))
+        return self.processing(1) if ms is None else ms
+
+    def spans(self, chunk: Any) -> list[tuple[int, int, int]]:
+        """A chunk as (offset, count, ms) runs processed in one go: a slow record is a run of its own."""
+        tp, end = chunk.tp, chunk.offset + chunk.count
+        slow = sorted(o for (t, p, o) in self.slow if t == tp.topic and p == tp.partition and chunk.offset <= o < end)
+        if not slow:
+            return [(chunk.offset, chunk.count, self.processing(chunk.count))]
+        out, at = [], chunk.offset
+        for o in slow:
+            if o > at:
+                out.append((at, o - at, self.processing(o - at)))
+            out.append((o, 1, self.slow[(tp.topic, tp.partition, o)]))
+            at = o + 1
+        if at < end:
+            out.append((at, end - at, self.processing(end - at)))
+        return out
+
     def _processed(self, c: Consumer, chunk: Any, offset: int, count: int) -> None:
         b = chunk.batch
         self.world.emit("app.processed", self.spec.name, consumer=self.spec.name, group=self.spec.group,
@@ -381,32 +422,55 @@ class ConsumerApp:
                 return
             if not chunks:
                 continue
+            if self._at("after-consume"):
+                return
             if spec.commit == "before-processing":  # at-most-once: commit what poll returned, then process
+                if self._at("before-commit"):
+                    return
                 yield c.commit(offsets=next_offsets(chunks), asynchronous=False)
+                if self._at("after-commit"):
+                    return
             if self.failures is not None:
                 yield from self.failures.process(run_id, c, chunks)
                 if run_id != self.run_id:
+                    return
+                if spec.commit in ("after-poll", "after-poll-async") and self._at("before-commit"):
                     return
                 if spec.commit == "after-poll":
                     yield c.commit(asynchronous=False)
                 elif spec.commit == "after-poll-async":
                     c.commit(asynchronous=True)  # commitAsync: do not wait (see below)
+                if spec.commit in ("after-poll", "after-poll-async") and self._at("after-commit"):
+                    return
                 continue
+            total, done = sum(ch.count for ch in chunks), 0
             for chunk in chunks:
                 if spec.commit == "after-record":
                     for i in range(chunk.count):
-                        if ms := self.processing(1):
+                        if ms := self.record_ms(chunk.tp, chunk.offset + i):
                             yield world.timeout(ms)
                         if run_id != self.run_id:
                             return
                         self._processed(c, chunk, chunk.offset + i, 1)
+                        done += 1
+                        if self._at("before-commit") or (2 * done >= total and done < total
+                                                         and self._at("mid-processing")):
+                            return
                         yield c.commit(offsets=[(chunk.tp, chunk.offset + i + 1)], asynchronous=False)
+                        if self._at("after-commit"):
+                            return
                     continue
-                if ms := self.processing(chunk.count):
-                    yield world.timeout(ms)
-                if run_id != self.run_id:
-                    return
-                self._processed(c, chunk, chunk.offset, chunk.count)
+                for offset, count, ms in self.spans(chunk):
+                    if ms:
+                        yield world.timeout(ms)
+                    if run_id != self.run_id:
+                        return
+                    self._processed(c, chunk, offset, count)
+                    done += count
+                    if 2 * done >= total and done < total and self._at("mid-processing"):
+                        return
+            if spec.commit in ("after-poll", "after-poll-async") and self._at("before-commit"):
+                return
             if spec.commit == "after-poll":  # at-least-once: process, then commit
                 yield c.commit(offsets=next_offsets(chunks), asynchronous=False)
             elif spec.commit == "after-poll-async":
@@ -414,7 +478,8 @@ class ConsumerApp:
                 # (here the trace: commit.ok / commit.fail). It is not retried: a later commit
                 # already carries newer offsets, and requests on one connection arrive in order.
                 c.commit(offsets=next_offsets(chunks), asynchronous=True)
-
+            if spec.commit in ("after-poll", "after-poll-async") and self._at("after-commit"):
+                return
 
     def _async_loop(self, run_id: int, c: Consumer) -> Generator[Any, Any, None]:
         """Poll and hand records to a worker at once; the worker processes them one by one.
@@ -434,16 +499,17 @@ class ConsumerApp:
                     yield ev
                     continue
                 chunk = queue.popleft()
-                if ms := self.processing(chunk.count):
-                    yield world.timeout(ms)
-                if run_id != self.run_id:
-                    return
-                self._processed(c, chunk, chunk.offset, chunk.count)
+                for offset, count, ms in self.spans(chunk):
+                    if ms:
+                        yield world.timeout(ms)
+                    if run_id != self.run_id:
+                        return
+                    self._processed(c, chunk, offset, count)
 
         world.process(worker())
         while run_id == self.run_id and not c.closed:
             chunks = yield c.poll_chunks(timeout=1.0)
-            if run_id != self.run_id:
+            if run_id != self.run_id or (chunks and self._at("after-consume")):
                 return
             queue.extend(chunks)
             while wake:

@@ -155,6 +155,15 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
                    "after-poll-async (commitAsync), after-record, before-processing, none"},
         "on_failure": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/on_failure"}],
                        "description": "retry-in-place, or retry-topics with a dead-letter topic"},
+        "records": {"type": "array", "items": {"$ref": "#/$defs/record"},
+                    "description": "records at chosen offsets that are slow or fail (a poison record)"},
+    },
+    "record": {
+        "topic": _str("the record's topic (one the consumer reads)"),
+        "partition": _int(0, None, "its partition"),
+        "offset": _int(0, None, "its offset"),
+        "processing_ms": _int(0, None, "how long processing it takes (ms)"),
+        "fails": _int(-1, 0, "how many processing attempts fail (-1: all, a poison record; needs on_failure)"),
     },
     "pipeline": {
         "name": _str("node name (also the group.id unless config sets one; with members, name-1 .. name-N)"),
@@ -181,8 +190,8 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "count": _int(1, 1, "messages to drop"),
         "extra_ms": _int(0, None, "added latency (ms) of a slow link"),
         "duration_ms": _int(0, None, "how long a stall lasts (ms)"),
-        "point": {"enum": list(CRASH_POINTS), "description": "pipelines: crash when the next iteration reaches "
-                  "this step"},
+        "point": {"enum": list(CRASH_POINTS), "description": "consumers and pipelines: crash when the "
+                  "loop next reaches this step"},
         "topic": _str("add-partitions: the topic to grow"),
         "partitions": _int(2, 2, "add-partitions: the topic's new partition count (more than it has)"),
     },
@@ -191,6 +200,7 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
 REQUIRED = {
     "top": ["duration_ms", "cluster", "topics"], "cluster": ["brokers"], "network": ["latency_ms"],
     "topic": ["name"], "producer": ["workload"], "workload": ["topic"], "consumer": ["topics"],
+    "record": ["topic", "partition", "offset"],
     "fault": ["at_ms", "action"], "pipeline": ["name", "input", "output"],
 }
 
@@ -341,6 +351,7 @@ def build() -> dict[str, Any]:
             "failures": _obj("failures", "records whose processing fails"),
             "on_failure": _obj("on_failure", "what the application does with a record that fails"),
             "consumer": _obj("consumer", "a consumer application"),
+            "record": _obj("record", "a record at a chosen offset that is slow or fails"),
             "pipeline": _obj("pipeline", "a consume-transform-produce stage"),
             "fault": _fault(),
             "expect": _expect(),

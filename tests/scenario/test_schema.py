@@ -33,7 +33,8 @@ BASE: dict[str, Any] = {
                    "workload": {"topic": "dev.a.in", "count": 10, "key": {"pattern": "k-{n}", "cardinality": 2},
                                 "transaction": {"size": 5}, "failures": {"every": 5}}}],
     "consumers": [{"name": "c", "topics": ["dev.a.in", "dev.a.out"], "config": {"group.id": "g"},
-                   "on_failure": {"strategy": "retry-topics", "retry_topics": ["dev.a.out"], "dlq": "dev.a.out"}}],
+                   "on_failure": {"strategy": "retry-topics", "retry_topics": ["dev.a.out"], "dlq": "dev.a.out"},
+                   "records": [{"topic": "dev.a.in", "partition": 1, "offset": 3, "fails": -1}]}],
     "pipelines": [{"name": "stage", "input": "dev.a.in", "output": "dev.a.out"}],
     "faults": [{"at_ms": 100, "action": "crash", "target": "broker-1"}],
     "expect": {"lost_acknowledged": 0},
@@ -45,7 +46,7 @@ BLOCKS = {
     "workload": ("producers", 0, "workload"), "key": ("producers", 0, "workload", "key"),
     "transaction": ("producers", 0, "workload", "transaction"),
     "failures": ("producers", 0, "workload", "failures"), "on_failure": ("consumers", 0, "on_failure"),
-    "consumer": ("consumers", 0), "pipeline": ("pipelines", 0), "fault": ("faults", 0),
+    "consumer": ("consumers", 0), "record": ("consumers", 0, "records", 0), "pipeline": ("pipelines", 0), "fault": ("faults", 0),
 }
 
 

@@ -255,7 +255,8 @@ class _Linter:
                     where, why = (*p, "config", cause.split("=")[0]), f"{cause} turns idempotence off"
                 self.warn("K010", [where, (*p, "config"), p],
                           f"{why}: a batch retried after a lost response is written twice (duplicates)")
-            size = pr.workload.value_size
+            dist = pr.workload.value_sizes  # a varying size: its largest values are the ones at risk
+            size = pr.workload.value_size if dist is None else round(dist.largest)
             limit = min(conf["max.request.size"], topic.config["max.message.bytes"])
             wp = (*p, "workload", "value_size")
             # max.request.size counts the record uncompressed, max.message.bytes the batch as stored
@@ -265,8 +266,8 @@ class _Linter:
             kept = max(sent, stored_size(sent, codec, topic.config["compression.type"]))
             if record > conf["max.request.size"] or kept > topic.config["max.message.bytes"]:
                 self.warn("K008", [wp], f"value_size {size} bytes is over the {limit}-byte message limit "
-                          "(max.request.size / max.message.bytes): every record fails; store large payloads "
-                          "elsewhere and send a reference")
+                          f"(max.request.size / max.message.bytes): {'every record' if dist is None else 'such a record'} "
+                          "fails; store large payloads elsewhere and send a reference")
             elif record > topic.config["max.message.bytes"]:
                 self.warn("K008", [wp], f"value_size {size} bytes fits max.message.bytes only compressed ({kept} "
                           f"bytes with {codec.codec}): that depends on the data; store large payloads elsewhere "

@@ -153,6 +153,9 @@ def _variant(old: str, new: str) -> str:
     ("partitions: 3,", "partitions: 1001,", "K007", "1001 partitions"),
     ("rate_per_s: 10}", "rate_per_s: 10, value_size: 950000}", "K008", "near the 1 MB"),
     ("rate_per_s: 10}", "rate_per_s: 10, value_size: 2000000}", "K008", "over the 1048576-byte"),
+    ("rate_per_s: 10}", "rate_per_s: 10, value_size: {distribution: choice, values: [100, 2000000]}}", "K008",
+     "value_size 2000000 bytes is over the 1048576-byte message limit (max.request.size / max.message.bytes): "
+     "such a record fails"),
     ("rate_per_s: 10}", "rate_per_s: 10}\nfaults:\n  - {at_ms: 10, action: crash, target: billing-1}", "K009",
      "no dead-letter topic"),
     ("rate_per_s: 10}", "rate_per_s: 10}\n    config: {enable.idempotence: false}", "K010", "enable.idempotence=false"),
@@ -160,6 +163,8 @@ def _variant(old: str, new: str) -> str:
      "includes eager roundrobin"),
     ("config: {group.id: billing, ", "processing_ms: 1000\n    config: {group.id: billing, ", "K012",
      "1000 x max.poll.records 500"),
+    ("config: {group.id: billing, ", "records: [{topic: dev.order.created, partition: 1, offset: 9, processing_ms: "
+     "400000}]\n    config: {group.id: billing, ", "K012", "the record at dev.order.created-1 offset 9 takes 400000 ms"),
     ("config: {group.id: billing, ", "processing_ms: 400\n    config: {group.id: billing, ", "K013",
      "about 7.5 records/s (3 busy members, 400 ms per record) but its topics receive 10 records/s"),
     ("config: {group.id: billing, ", "commit: before-processing\n    config: {group.id: billing, ", "K014",

@@ -22,6 +22,7 @@ from kafkasim.scenario.model import (
     CRASH_POINTS,
     PIPELINE_MODES,
     ConsumerSpec,
+    Distribution,
     Expectation,
     FailurePolicy,
     Fault,
@@ -29,7 +30,6 @@ from kafkasim.scenario.model import (
     Latency,
     MarkedRecord,
     PipelineSpec,
-    ProcessingTime,
     ProducerSpec,
     Scenario,
     TopicSpec,
@@ -328,7 +328,7 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
         w = r.mapping(r.get(m, p, "workload", dict), wp, {
             "topic": "topic to send to", "count": "records to send", "rate_per_s": "records per second",
             "duration_ms": "instead of count: send at rate_per_s for this long",
-            "start_ms": "when to start", "key": "record keys (omit for null keys)", "value_size": "bytes per value",
+            "start_ms": "when to start", "key": "record keys (omit for null keys)", "value_size": "bytes per value (or a distribution)",
             "partition": "explicit partition",
             "transaction": "send in transactions: {size: records per transaction, abort_every: n}",
             "failures": "records whose processing fails: {every: n, attempts: k (-1: always, a poison record)}",
@@ -350,7 +350,7 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
                 raise r.error((*wp, "duration_ms"), f"{sending} ms at {rate:g}/s is more than {MAX_RECORDS} records "
                               "(a simulation this size would not fit in memory)")
         start = r.get(w, wp, "start_ms", int, 0, minimum=0)
-        value_size = r.get(w, wp, "value_size", int, 100, minimum=0)
+        value_size, value_sizes = _distribution(r, w, wp, "value_size", "bytes", 100)
         partition = r.get(w, wp, "partition", int, -1, minimum=-1)
         if partition >= topics[topic].partitions:
             raise r.error((*wp, "partition"), f"topic '{topic}' has {topics[topic].partitions} partitions, "
@@ -390,7 +390,8 @@ def _producers(r: Reader, top: dict, topics: dict[str, TopicSpec], bconf: dict) 
             raise r.error((*wp, "value_compressibility"), f"must be <= 1 (a share of the bytes), got {compressibility}")
         out.append(ProducerSpec(name, conf, Workload(topic, count, float(rate), start, key, value_size, partition,
                                                      txn_size, abort_every, fail_every, fail_attempts, headers,
-                                                     value_compressibility=float(compressibility))))
+                                                     value_compressibility=float(compressibility),
+                                                     value_sizes=value_sizes)))
     return tuple(out)
 
 
@@ -485,20 +486,27 @@ def _marked_records(r: Reader, m: dict, p: Path, topics: dict[str, TopicSpec], s
     return tuple(out)
 
 
-DISTRIBUTIONS = ("uniform", "exponential")
+DISTRIBUTIONS = ("uniform", "exponential", "choice")
 
 
-def _processing_time(r: Reader, m: dict, p: Path) -> tuple[int, ProcessingTime | None]:
-    """``processing_ms``: a number of ms per record, or ``{distribution: uniform, min, max}`` /
-    ``{distribution: exponential, mean}``; returns (mean ms rounded, the distribution or None)."""
-    v = m.get("processing_ms")
+def _processing_time(r: Reader, m: dict, p: Path) -> tuple[int, Distribution | None]:
+    """``processing_ms``: ms per record, or a distribution (see :func:`_distribution`)."""
+    return _distribution(r, m, p, "processing_ms", "ms", 0)
+
+
+def _distribution(r: Reader, m: dict, p: Path, key: str, unit: str, default: int) -> tuple[int, Distribution | None]:
+    """``key``: a number, or ``{distribution: uniform, min, max}`` / ``{distribution: exponential,
+    mean}`` / ``{distribution: choice, values: [...]}``; returns (the mean rounded, the
+    distribution or None for a number)."""
+    v = m.get(key)
     if not isinstance(v, dict):
-        return r.get(m, p, "processing_ms", int, 0, minimum=0), None
-    pp = (*p, "processing_ms")
-    d = r.mapping(v, pp, {"distribution": "uniform or exponential", "min": "uniform: shortest (ms)",
-                          "max": "uniform: longest (ms)", "mean": "exponential: mean (ms)"})
+        return r.get(m, p, key, int, default, minimum=0), None
+    pp = (*p, key)
+    d = r.mapping(v, pp, {"distribution": ", ".join(DISTRIBUTIONS), "min": f"uniform: smallest ({unit})",
+                          "max": f"uniform: largest ({unit})", "mean": f"exponential: mean ({unit})",
+                          "values": f"choice: the values ({unit}) to pick from, each equally likely"})
     kind = r.get(d, pp, "distribution", str, choices=DISTRIBUTIONS)
-    wanted = {"uniform": ("min", "max"), "exponential": ("mean",)}[kind]
+    wanted = {"uniform": ("min", "max"), "exponential": ("mean",), "choice": ("values",)}[kind]
     for k in d:
         if k != "distribution" and k not in wanted:
             raise r.error((*pp, k), f"'{k}' does not apply to distribution {kind} (it takes {', '.join(wanted)})",
@@ -506,9 +514,18 @@ def _processing_time(r: Reader, m: dict, p: Path) -> tuple[int, ProcessingTime |
     if kind == "uniform":
         lo = r.get(d, pp, "min", int, minimum=0)
         hi = r.get(d, pp, "max", int, minimum=lo)
-        return round((lo + hi) / 2), ProcessingTime("uniform", (lo + hi) / 2, lo, hi)
+        return round((lo + hi) / 2), Distribution("uniform", (lo + hi) / 2, lo, hi)
+    if kind == "choice":
+        values = r.get(d, pp, "values", list)
+        for j, x in enumerate(values):
+            if isinstance(x, bool) or not isinstance(x, int) or x < 0:
+                raise r.error((*pp, "values", j), f"expected a whole number of {unit} >= 0, got {_got(x)}")
+        if not values:
+            raise r.error((*pp, "values"), "expected at least one value")
+        mean = sum(values) / len(values)
+        return round(mean), Distribution("choice", mean, min(values), max(values), tuple(values))
     mean = r.get(d, pp, "mean", float, minimum=0)
-    return round(mean), ProcessingTime("exponential", float(mean))
+    return round(mean), Distribution("exponential", float(mean))
 
 
 def _failure_policy(r: Reader, m: dict, p: Path, topics: dict[str, TopicSpec],

@@ -44,6 +44,7 @@ class Workload:
     headers: tuple[tuple[str, str], ...] = ()
     # share of the values' bytes that repeat earlier ones, in [0, 1]: what compression can remove
     value_compressibility: float = DEFAULT_COMPRESSIBILITY
+    value_sizes: Distribution | None = None  # sizes varying per record (value_size: their mean)
 
 
 @dataclass(frozen=True)
@@ -70,22 +71,37 @@ class FailurePolicy:
 
 
 @dataclass(frozen=True)
-class ProcessingTime:
-    """How long an application takes per record: ``constant`` (``mean``), ``uniform`` in
-    [``low``, ``high``], or ``exponential`` with ``mean`` (many quick records, a long tail)."""
+class Distribution:
+    """A quantity that varies from record to record (ms of processing, bytes of a value):
+    ``constant`` (``mean``), ``uniform`` in [``low``, ``high``], ``exponential`` with ``mean``
+    (many small, a long tail), or ``choice`` of one of ``values`` at random (a mix)."""
 
     distribution: str = "constant"
     mean: float = 0.0
     low: int = 0
     high: int = 0
+    values: tuple[int, ...] = ()
+
+    def draw(self, rng: Any) -> int:
+        """One value, from ``rng``."""
+        if self.distribution == "choice":
+            return self.values[rng.randrange(len(self.values))]
+        return self.total(1, rng)
 
     def total(self, count: int, rng: Any) -> int:
-        """Milliseconds to process ``count`` records (one draw per record, from ``rng``)."""
+        """The sum of ``count`` values (one draw each, from ``rng``)."""
         if self.distribution == "constant" or count <= 0:
             return round(self.mean * count)
         if self.distribution == "uniform":
             return round(sum(rng.uniform(self.low, self.high) for _ in range(count)))
+        if self.distribution == "choice":
+            return sum(self.draw(rng) for _ in range(count))
         return round(sum(rng.expovariate(1.0 / self.mean) for _ in range(count))) if self.mean > 0 else 0
+
+    @property
+    def largest(self) -> float:
+        """The largest value it can take (an exponential one: its mean; its tail goes beyond)."""
+        return {"uniform": self.high, "choice": max(self.values, default=0)}.get(self.distribution, self.mean)
 
 
 @dataclass(frozen=True)
@@ -115,7 +131,7 @@ class ConsumerSpec:
     commit: str = "auto"
     async_processing: bool = False  # hand records to a worker and poll on (auto-commit then loses)
     on_failure: FailurePolicy | None = None
-    processing_time: ProcessingTime | None = None  # a distribution; None: processing_ms every time
+    processing_time: Distribution | None = None  # a distribution; None: processing_ms every time
     records: tuple[MarkedRecord, ...] = ()  # a slow or failing record at a chosen offset
 
     @property

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import deque
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -189,6 +189,7 @@ class ProducerApp:
         self.next = 0  # the next workload record to produce()
         self.start_at = -1  # when the workload started (its schedule survives restarts)
         self.rng = self.world.rng(f"workload:{spec.name}")
+        self.size_rng = self.world.rng(f"value_size:{spec.name}")  # its own stream: keys draw as before
         self.unacked: tuple[list[Any], dict[TopicPartition, int]] = ([], {})
 
     def start(self) -> None:
@@ -216,6 +217,11 @@ class ProducerApp:
         self.producer = producer
         return producer
 
+    def value_size(self) -> int:
+        """The next record's value size: the workload's, or a draw from its distribution."""
+        w = self.spec.workload
+        return w.value_size if w.value_sizes is None else w.value_sizes.draw(self.size_rng)
+
     def _run(self, run_id: int) -> Generator[Any, Any, None]:
         """A crashed or fenced producer just stops; a fatal error is traced."""
         try:
@@ -239,7 +245,8 @@ class ProducerApp:
         keys = [w.key.pattern.format(n=n) for n in range(w.key.cardinality)] if w.key else None
         random_keys = bool(w.key and w.key.choice == "random")
         if w.transaction_size:
-            yield from _transactional_workload(producer, w, keys, random_keys, self.rng, self.start_at)
+            yield from _transactional_workload(producer, w, keys, random_keys, self.rng, self.start_at,
+                                               self.value_size)
             return
         per_ms = w.rate_per_s / 1000.0
         while self.next < w.count:
@@ -249,10 +256,10 @@ class ProducerApp:
             elapsed = world.now - self.start_at
             due = min(w.count, math.floor(elapsed * per_ms) + 1)
             if due > i:
-                if w.partition >= 0 or w.headers:  # per-record headers: produce() each (the fast path has none)
+                if w.partition >= 0 or w.headers or w.value_sizes:  # produce() each: the fast path has one size
                     for j in range(i, due):
                         producer.produce(w.topic, key=_key(keys, random_keys, self.rng, j), partition=w.partition,
-                                         size=w.value_size, headers=_headers(w, spec.name, j))
+                                         size=self.value_size(), headers=_headers(w, spec.name, j))
                 else:
                     batch_keys = [_key(keys, random_keys, self.rng, j) for j in range(i, due)] if keys else None
                     producer.produce_many(w.topic, batch_keys, due - i, w.value_size)
@@ -264,7 +271,7 @@ class ProducerApp:
 
 
 def _transactional_workload(producer: Producer, w: Any, keys: list[str] | None, random_keys: bool, rng: Any,
-                            start: int) -> Generator[Any, Any, None]:
+                            start: int, size: Callable[[], int]) -> Generator[Any, Any, None]:
     """Send ``count`` records at the workload's rate in transactions of ``transaction_size``;
     every ``abort_every``-th transaction is aborted instead of committed."""
     world = producer.world
@@ -277,7 +284,7 @@ def _transactional_workload(producer: Producer, w: Any, keys: list[str] | None, 
             due = start + math.ceil(i * 1000.0 / w.rate_per_s)
             if due > world.now:
                 yield world.timeout(due - world.now)
-            producer.produce(w.topic, key=_key(keys, random_keys, rng, i), partition=w.partition, size=w.value_size,
+            producer.produce(w.topic, key=_key(keys, random_keys, rng, i), partition=w.partition, size=size(),
                              headers=_headers(w, producer.name, i))
             i += 1
         if w.abort_every and n % w.abort_every == 0:

@@ -40,6 +40,21 @@ def _int(minimum: int | None = None, default: int | None = None, doc: str = "") 
     return s
 
 
+def _varying(unit: str, default: int, doc: str) -> dict[str, Any]:
+    """A number, or a distribution of them drawn per record."""
+    return {"anyOf": [
+        _int(0, default, unit),
+        {"type": "object", "additionalProperties": False, "required": ["distribution", "min", "max"],
+         "properties": {"distribution": {"const": "uniform"}, "min": _int(0), "max": _int(0)}},
+        {"type": "object", "additionalProperties": False, "required": ["distribution", "mean"],
+         "properties": {"distribution": {"const": "exponential"}, "mean": {"type": "number", "minimum": 0}}},
+        {"type": "object", "additionalProperties": False, "required": ["distribution", "values"],
+         "properties": {"distribution": {"const": "choice"},
+                        "values": {"type": "array", "minItems": 1, "items": _int(0)}}},
+    ], "description": f"{doc}, or {{distribution: uniform, min, max}} / {{distribution: exponential, mean}} / "
+       "{distribution: choice, values: [...]} (one drawn per record)"}
+
+
 def _str(doc: str, **extra: Any) -> dict[str, Any]:
     return {"type": "string", "description": doc, **extra}
 
@@ -97,7 +112,7 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
         "start_ms": _int(0, 0, "when to start (ms)"),
         "key": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/key"}],
                 "description": "record keys (omit for null keys)"},
-        "value_size": _int(0, 100, "bytes per value"),
+        "value_size": _varying("bytes per value", 100, "bytes per value"),
         "partition": _int(-1, -1, "explicit partition (-1: the partitioner chooses)"),
         "transaction": {"anyOf": [{"type": "null"}, {"$ref": "#/$defs/transaction"}],
                         "description": "send in transactions (a transactional producer; transactional.id "
@@ -140,14 +155,7 @@ FIELDS: dict[str, dict[str, dict[str, Any]]] = {
                    "description": "topics to read (subscribe with a group.id, else assign every partition)"},
         "members": _int(1, 1, "how many identical consumers (named name-1..N)"),
         "start_ms": _int(0, 0, "when to start (ms)"),
-        "processing_ms": {"anyOf": [
-            _int(0, 0, "ms per record"),
-            {"type": "object", "additionalProperties": False, "required": ["distribution", "min", "max"],
-             "properties": {"distribution": {"const": "uniform"}, "min": _int(0), "max": _int(0)}},
-            {"type": "object", "additionalProperties": False, "required": ["distribution", "mean"],
-             "properties": {"distribution": {"const": "exponential"}, "mean": {"type": "number", "minimum": 0}}},
-        ], "description": "time to process one record: ms, or {distribution: uniform, min, max} / "
-                          "{distribution: exponential, mean}"},
+        "processing_ms": _varying("ms per record", 0, "time to process one record: ms"),
         "processing": {"enum": ["sync", "async"], "default": "sync",
                        "description": "sync (process, then poll again) or async (hand records to a worker, poll on)"},
         "commit": {"enum": list(COMMIT_STRATEGIES), "default": "auto",

@@ -132,7 +132,7 @@ consumers:
 
 
 @pytest.mark.parametrize("proc,problem", [
-    ("{distribution: normal, mean: 5}", "expected one of uniform, exponential, got 'normal'"),
+    ("{distribution: normal, mean: 5}", "expected one of uniform, exponential, choice, got 'normal'"),
     ("{distribution: uniform, min: 9, max: 3}", "must be >= 9"),
     ("{distribution: uniform, mean: 3}", "'mean' does not apply to distribution uniform"),
     ("{distribution: exponential}", "missing required key 'mean'"),
@@ -162,17 +162,21 @@ def test_a_backlog_takes_the_sum_of_the_draws(proc: str) -> None:
     assert 3600 <= times[-1] - times[0] <= 4400 + 400  # + a poll's round trip per record at most
 
 
-def test_processing_time_draws_stay_in_range_with_the_right_mean() -> None:
+def test_distribution_draws_stay_in_range_with_the_right_mean() -> None:
     import random
 
-    from kafkasim.scenario.model import ProcessingTime
+    from kafkasim.scenario.model import Distribution
 
-    uniform, expo = ProcessingTime("uniform", 10.0, 2, 18), ProcessingTime("exponential", 10.0)
+    uniform, expo = Distribution("uniform", 10.0, 2, 18), Distribution("exponential", 10.0)
     draws = [uniform.total(1, random.Random(i)) for i in range(3000)]
     assert min(draws) >= 2 and max(draws) <= 18 and 9.5 <= sum(draws) / 3000 <= 10.5
     draws = [expo.total(1, random.Random(i)) for i in range(3000)]
     assert min(draws) >= 0 and max(draws) > 40 and 9 <= sum(draws) / 3000 <= 11  # a long tail
-    assert ProcessingTime("constant", 7.0).total(3, None) == 21
+    assert Distribution("constant", 7.0).total(3, None) == 21
+    mix = Distribution("choice", 0, 100, 2_000_000, (100, 100, 100, 2_000_000))
+    draws = [mix.draw(random.Random(i)) for i in range(4000)]
+    assert set(draws) == {100, 2_000_000} and 900 <= draws.count(2_000_000) <= 1100
+    assert mix.largest == 2_000_000
 
 
 # -- workload: count, or rate and duration ---------------------------------------------------------

@@ -236,8 +236,8 @@ class TransactionManager:
                 self.world.emit("txn.offsets", self.p.name, producer=self.p.origin, transactional_id=self.tid,
                                 group=gid, offsets=[[tp.topic, tp.partition, o] for tp, o in sorted(to_commit.items())])
                 ev.succeed(None)
-            elif err in (E.NOT_COORDINATOR, E.COORDINATOR_NOT_AVAILABLE):
-                self.world.at(self._backoff(), commit_offsets)
+            elif err in (E.NOT_COORDINATOR, E.COORDINATOR_NOT_AVAILABLE, E.REQUEST_TIMED_OUT):
+                self.world.at(self._backoff(), commit_offsets)  # Java TxnOffsetCommitHandler: find it again, retry
             else:
                 if err in FENCING:
                     self.fatal(err)

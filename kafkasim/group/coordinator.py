@@ -509,7 +509,7 @@ class GroupCoordinator:
         def done(err: KafkaError) -> None:
             if err is E.NONE and self._live(g):
                 g.offsets.update(offsets)
-            self._reply(client, reply, E.NONE if err is E.NONE else E.NOT_COORDINATOR)
+            self._reply(client, reply, coordinator_error(err))
 
         self.broker.append_internal(self.partition_for(gid), values, done)
 
@@ -534,8 +534,7 @@ class GroupCoordinator:
         def done(err: KafkaError) -> None:
             if err is E.NONE and self._live(g):
                 g.pending_txn.setdefault(producer_id, {}).update(offsets)
-            self._reply(client, reply, err if err is E.INVALID_PRODUCER_EPOCH else
-                        E.NONE if err is E.NONE else E.NOT_COORDINATOR)
+            self._reply(client, reply, coordinator_error(err))
 
         self.broker.append_internal(self.partition_for(gid), values, done, producer_id=producer_id,
                                     producer_epoch=producer_epoch, transactional=True)
@@ -589,6 +588,23 @@ def handle_find_coordinator(broker: Broker, gid: str, client: str, reply: Callab
     leader = rec.leader if rec is not None else -1
     broker.world.net.send(broker.name, client, reply, E.NONE if leader >= 0 else E.COORDINATOR_NOT_AVAILABLE,
                           leader)
+
+
+def coordinator_error(err: KafkaError) -> KafkaError:
+    """The error a client gets when the coordinator's write to ``__consumer_offsets`` fails.
+
+    Kafka's ``GroupCoordinatorService.normalizeException`` (as the classic coordinator's
+    ``storeOffsets``): no replicas or no partition -> COORDINATOR_NOT_AVAILABLE, not the
+    leader any more -> NOT_COORDINATOR, a record too large -> UNKNOWN_SERVER_ERROR; any other
+    error as it is (REQUEST_TIMED_OUT after ``offsets.commit.timeout.ms``, INVALID_PRODUCER_EPOCH).
+    """
+    if err in (E.UNKNOWN_TOPIC_OR_PARTITION, E.NOT_ENOUGH_REPLICAS, E.NOT_ENOUGH_REPLICAS_AFTER_APPEND):
+        return E.COORDINATOR_NOT_AVAILABLE
+    if err is E.NOT_LEADER_OR_FOLLOWER:
+        return E.NOT_COORDINATOR
+    if err is E.MESSAGE_TOO_LARGE:
+        return E.UNKNOWN_SERVER_ERROR
+    return err
 
 
 def install(cluster: Any) -> None:

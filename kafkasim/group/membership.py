@@ -478,8 +478,8 @@ class GroupMember:
                                 offsets=listed, error=err.name, reason=reason,
                                 exception=("RebalanceInProgressException" if err is E.REBALANCE_IN_PROGRESS
                                            else "CommitFailedException" if failed else "RetriableCommitFailedException"))
-                if err in (E.NOT_COORDINATOR, E.COORDINATOR_NOT_AVAILABLE):
-                    self._coordinator_lost()
+                if err in (E.NOT_COORDINATOR, E.COORDINATOR_NOT_AVAILABLE, E.REQUEST_TIMED_OUT):
+                    self._coordinator_lost()  # Java OffsetCommitResponseHandler: markCoordinatorUnknown
             if event is not None and not event.triggered:
                 event.succeed(None if err is E.NONE else err)
 

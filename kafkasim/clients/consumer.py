@@ -116,8 +116,8 @@ class Consumer:
                        "consumer")
         self.conf = conf
         self.cluster = cluster
-        self.world = cluster.world
         self.name = name or conf.get("client.id") or "consumer"
+        self.world = cluster.world.for_node(self.name)  # its own clock stops while it is paused
         self.group_id: str | None = conf.get("group.id")
         if self.world.net.has_node(self.name):  # a restarted application reuses its node
             if not self.world.net.node(self.name).alive:

@@ -25,7 +25,7 @@ class ClientMetadata:
     def __init__(self, cluster: Cluster, nc: NetworkClient, backoff_ms: int, on_update: Callable[[], None],
                  max_age_ms: int = 300_000) -> None:
         self.cluster = cluster
-        self.world = cluster.world
+        self.world = nc.world
         self.nc = nc
         self.client = client = nc.name
         self.backoff_ms = backoff_ms

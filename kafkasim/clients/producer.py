@@ -86,8 +86,8 @@ class Producer:
         conf = check_producer(resolve("producer", _without_bootstrap(conf), "producer"), "producer")
         self.conf = conf
         self.cluster = cluster
-        self.world = cluster.world
         self.name = name or conf.get("client.id") or "producer"
+        self.world = cluster.world.for_node(self.name)  # its own clock stops while it is paused
         # the records' identity in the trace: one name per producer *instance* (a restarted
         # application's producer numbers its records from 0 again)
         self.origin = origin or self.name

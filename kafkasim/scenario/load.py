@@ -41,7 +41,7 @@ REQUIRED = object()
 # sizes beyond these would exhaust memory long before teaching anything
 MAX_BROKERS, MAX_PARTITIONS, MAX_MEMBERS = 1_000, 100_000, 10_000
 MAX_RECORDS, MAX_KEYS = 100_000_000, 1_000_000
-FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall", "add-partitions")
+FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall", "pause", "add-partitions")
 #: auto: enable.auto.commit inside poll(); after-poll: commitSync of the polled offsets once processed;
 #: after-poll-async: commitAsync of them (not awaited, not retried); after-record: commitSync per record;
 #: before-processing: commitSync before processing (at-most-once); none: never commit.
@@ -600,7 +600,7 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
         m = r.mapping(item, p, {
             "at_ms": "when", "action": f"one of {', '.join(FAULT_ACTIONS)}", "target": "node to crash/restart",
             "from": "link source node(s)", "to": "link destination node(s)", "both": "both directions (default true)",
-            "count": "messages to drop", "extra_ms": "added latency", "duration_ms": "how long a stall lasts",
+            "count": "messages to drop", "extra_ms": "added latency", "duration_ms": "how long a stall or pause lasts",
             "point": f"consumers and pipelines: crash at the next {'|'.join(CRASH_POINTS)}",
             "topic": "add-partitions: the topic to grow", "partitions": "add-partitions: its new partition count"})
         at = r.get(m, p, "at_ms", int, minimum=0)
@@ -633,22 +633,25 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             out.append(Fault(at, action, topic=topic, partitions=n))
             adds.append((at, i, topic, n))
             continue
-        if action in ("crash", "restart", "close", "stall"):
+        if action in ("crash", "restart", "close", "stall", "pause"):
             target = node("target")
             kind = ("broker" if target.startswith("broker-") or roles.is_role(target) else "consumer" if target in consumer_names
                     else "producer" if target in producer_names else "other")
-            if kind == "producer" and action not in ("crash", "restart"):
-                raise r.error((*p, "action"), f"{action} of producer '{target}' is not modelled; only crash "
-                              "and restart")
+            if kind == "producer" and action not in ("crash", "restart", "pause"):
+                raise r.error((*p, "action"), f"{action} of producer '{target}' is not modelled; only crash, "
+                              "restart and pause")
             if kind == "producer" and action == "restart" and target in transactional_producers:
                 raise r.error((*p, "action"), f"restart of transactional producer '{target}' is not modelled "
                               "yet (only crash)")
-            if kind == "other" or (kind == "broker" and action in ("close", "stall")):
-                allowed = "brokers, producers and consumers" if action in ("crash", "restart") else "consumers"
+            if kind == "other" or (kind == "broker" and action in ("close", "stall", "pause")):
+                allowed = ("brokers, producers and consumers" if action in ("crash", "restart") else
+                           "producers, consumers and pipelines" if action == "pause" else "consumers")
                 raise r.error((*p, "target"), f"{action} of '{target}': only {allowed} can {action} in this version")
             duration_ms = r.get(m, p, "duration_ms", int, 0, minimum=0)
             if action == "stall" and duration_ms <= 0:
                 raise r.error(p, "missing required key 'duration_ms' (how long the application stops polling)")
+            if action == "pause" and duration_ms <= 0:
+                raise r.error(p, "missing required key 'duration_ms' (how long the process is frozen)")
             if action in ("close", "stall") and target in pipeline_names:
                 raise r.error((*p, "action"), f"{action} of pipeline '{target}' is not modelled; crash it instead")
             point = r.get(m, p, "point", str, "", choices=("", *CRASH_POINTS))

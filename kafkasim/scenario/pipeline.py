@@ -43,7 +43,7 @@ class PipelineApp:
     def __init__(self, sim: Simulation, spec: PipelineSpec) -> None:
         self.sim = sim
         self.spec = spec
-        self.world = sim.world
+        self.world = sim.world.for_node(spec.name)
         self.run_id = 0
         self.armed: str = ""
         self.consumer: Consumer | None = None

@@ -21,6 +21,7 @@ from kafkasim.records import TopicPartition
 from kafkasim.scenario import roles
 from kafkasim.scenario.model import ConsumerSpec, Fault, ProducerSpec, Scenario
 from kafkasim.sim.network import Latency
+from kafkasim.sim.pause import pause
 from kafkasim.sim.trace import Trace
 from kafkasim.sim.world import World, paused_gc
 
@@ -55,6 +56,7 @@ def build(scenario: Scenario, seed: int | None = None) -> Simulation:
     seed = scenario.seed if seed is None else seed
     trace = Trace(seed=seed, scenario=scenario.name, scenario_hash=scenario.source_hash)
     world = World(seed, trace)
+    world.pausable = {n for f in scenario.faults if f.action == "pause" for n in process_nodes(scenario, f.target)}
     world.net.default_latency = Latency(scenario.latency.min, scenario.latency.max,
                                         "uniform" if scenario.latency.max > scenario.latency.min else "constant")
     cluster = Cluster(world, scenario.brokers, dict(scenario.broker_config), dict(scenario.switches))
@@ -183,7 +185,7 @@ class ProducerApp:
     """
 
     def __init__(self, sim: Simulation, spec: ProducerSpec) -> None:
-        self.sim, self.spec, self.world = sim, spec, sim.world
+        self.sim, self.spec, self.world = sim, spec, sim.world.for_node(spec.name)
         self.producer: Producer | None = None
         self.run_id = 0
         self.next = 0  # the next workload record to produce()
@@ -315,7 +317,7 @@ class ConsumerApp:
     def __init__(self, sim: Simulation, spec: ConsumerSpec) -> None:
         self.sim = sim
         self.spec = spec
-        self.world = sim.world
+        self.world = sim.world.for_node(spec.name)
         self.consumer: Consumer | None = None
         self.run_id = 0
         self.stall_until = 0
@@ -562,6 +564,17 @@ def _lag_monitor(sim: Simulation, groups: dict[str, set[str]], interval: int) ->
 
 
 # -- faults --------------------------------------------------------------------------------------------
+def process_nodes(scenario: Scenario, app: str) -> list[str]:
+    """The network nodes of one application process: its clients, paused together."""
+    nodes = [app]
+    if any(pl.name == app for pl in scenario.pipelines):
+        nodes.append(f"{app}-producer")
+    if any(c.name == app and c.on_failure is not None and c.on_failure.strategy == "retry-topics"
+           for c in scenario.consumers):
+        nodes.append(f"{app}-retry-producer")
+    return nodes
+
+
 def _aim(sim: Simulation, f: Fault, name: str) -> str | None:
     """A node name as it stands, or the broker playing a role now (traced: ``fault.target``)."""
     if not roles.is_role(name):
@@ -588,6 +601,10 @@ def _apply_fault(sim: Simulation, f: Fault) -> None:
             return  # nobody plays the role now (an offline partition): the fault hits nothing
         f = dataclasses.replace(f, target=target, peers=peers)
     net = sim.world.net
+    if f.action == "pause":
+        for name in process_nodes(sim.scenario, f.target):
+            pause(sim.world, name, f.duration_ms)
+        return
     app = sim.apps.get(f.target)
     if app is not None and f.action in ("crash", "restart", "close", "stall"):
         if f.action == "crash":

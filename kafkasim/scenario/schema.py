@@ -315,12 +315,12 @@ def _workload() -> dict[str, Any]:
 
 def _fault() -> dict[str, Any]:
     s = _obj("fault", "one scheduled fault: at_ms, action and its target")
-    node = ["crash", "restart", "close", "stall"]
+    node = ["crash", "restart", "close", "stall", "pause"]
     link = [a for a in FAULT_ACTIONS if a not in node and a != "add-partitions"]
     s["allOf"] = [
         {"if": {"properties": {"action": {"enum": node}}, "required": ["action"]}, "then": {"required": ["target"]}},
         {"if": {"properties": {"action": {"enum": link}}, "required": ["action"]}, "then": {"required": ["from", "to"]}},
-        {"if": {"properties": {"action": {"const": "stall"}}, "required": ["action"]},
+        {"if": {"properties": {"action": {"enum": ["stall", "pause"]}}, "required": ["action"]},
          "then": {"required": ["duration_ms"]}},
         {"if": {"properties": {"action": {"const": "add-partitions"}}, "required": ["action"]},
          "then": {"required": ["topic", "partitions"]}},

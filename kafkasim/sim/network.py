@@ -128,6 +128,7 @@ class Network:
         self._links: dict[tuple[str, str], Link] = {}
         self._rng = world.rng("network")
         self._conns: dict[tuple[str, str, str], Connection] = {}  # the current one per client/server/channel
+        self.paused: dict[str, Any] = {}  # client node -> its Pause (kafkasim.sim.pause): what it has not read
 
     # -- topology -------------------------------------------------------------------------
     def add_node(self, name: str, kind: str) -> Node:
@@ -215,6 +216,7 @@ class Network:
         node = self._nodes[name]
         node.alive = False
         node.incarnation += 1
+        self.paused.pop(name, None)  # a dead process is not paused: what it held is gone with it
         for conn in list(self._conns.values()):
             if conn.server == name and conn.open and not conn.dead:
                 self._reset(conn)
@@ -329,6 +331,9 @@ class Network:
         def deliver() -> None:
             # bytes already on the wire arrive even if the sender died meanwhile; a receiver that
             # died (or restarted) has lost the connection they were sent on
+            if self.paused and d.name in self.paused:
+                self.paused[d.name].deliveries.append(deliver)  # in its socket buffer until it resumes
+                return
             if conn.open and d.incarnation == d_inc and d.alive:
                 handler(*args)
 

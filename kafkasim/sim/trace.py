@@ -111,6 +111,10 @@ KINDS: dict[str, str] = {
     "app.fatal": "An application stopped on a fatal error (e.g. its producer was fenced: PRODUCER_FENCED).",
     "app.close": "A consumer application closed its consumer gracefully.",
     "app.stall": "A consumer application stopped polling for `duration_ms` (stuck processing).",
+    "client.pause": ("A client process froze for `duration_ms` (a GC or VM pause): no thread of it runs, "
+                     "what arrives for it waits in its socket buffers."),
+    "client.resume": ("A paused client runs again: first the `held_messages` that arrived, then the "
+                      "`held_timers` that fell due meanwhile."),
     "lag": "Sampled group lag per partition: hw - committed offset; with none committed (-1) hw - log start, where kafka-consumer-groups.sh shows '-'.",
     # transactions
     "txn.state": "A transaction coordinator changed a transactional id's state (Ongoing, PrepareCommit, ...).",

@@ -62,6 +62,20 @@ class World:
         self.trace = trace if trace is not None else Trace(seed=seed)
         self._rngs: dict[str, random.Random] = {}
         self.net = Network(self)
+        self.pausable: set[str] = set()  # client nodes some fault pauses (see kafkasim.sim.pause)
+        self._node_worlds: dict[str, Any] = {}
+
+    def for_node(self, name: str) -> Any:
+        """The world as client ``name`` sees it: the world itself, or, for a node a fault
+        pauses, a :class:`~kafkasim.sim.pause.NodeWorld` whose timers stop while it is paused."""
+        if name not in self.pausable:
+            return self
+        nw = self._node_worlds.get(name)
+        if nw is None:
+            from kafkasim.sim.pause import NodeWorld
+
+            nw = self._node_worlds[name] = NodeWorld(self, name)
+        return nw
 
     @property
     def now(self) -> int:

@@ -52,7 +52,7 @@ def test_the_workload_catches_up_after_the_downtime() -> None:
 
 @pytest.mark.parametrize("action,config,problem", [
     ("restart", "{transactional.id: tx}", "restart of transactional producer 'p' is not modelled"),
-    ("close", "{}", "close of producer 'p' is not modelled; only crash and restart"),
+    ("close", "{}", "close of producer 'p' is not modelled; only crash, restart and pause"),
 ])
 def test_unmodelled_producer_faults_are_refused(action: str, config: str, problem: str) -> None:
     with pytest.raises(ScenarioError, match=problem):

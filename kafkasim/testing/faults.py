@@ -2,7 +2,7 @@
 
 A schedule is a list of ``faults:`` entries (plain dicts, as a scenario file holds them)
 made of *episodes*: a broker crash and its restart, a cut and its heal, a slow link and
-its restore, or lost messages (``drop``). Every episode ends by ``quiet_from_ms``, so a run
+its restore, lost messages (``drop``), or a client process frozen for a while (``pause``). Every episode ends by ``quiet_from_ms``, so a run
 has time to settle afterwards (a ``drop`` needs up to ``max_drop`` request timeouts more:
 its dead connection is noticed only at the client's deadline): that is when guarantees such as "no acknowledged record
 lost" and "every live replica holds the leader's log" must hold. Hypothesis shrinks a
@@ -18,8 +18,9 @@ from hypothesis import strategies as st
 
 __all__ = ["EPISODE_KINDS", "episodes", "fault_schedules"]
 
-#: what one episode does (``drop`` loses the next messages on a link, with their connection)
-EPISODE_KINDS = ("crash", "cut", "cut-one-way", "drop", "slow")
+#: what one episode does (``drop`` loses the next messages on a link, with their connection;
+#: ``pause`` freezes a client, as a GC pause does)
+EPISODE_KINDS = ("crash", "cut", "cut-one-way", "drop", "slow", "pause")
 
 
 @st.composite
@@ -28,9 +29,12 @@ def episodes(draw: st.DrawFn, brokers: Sequence[str], clients: Sequence[str], *,
              max_length_ms: int = 20_000, max_drop: int = 2, controller: str | None = "controller") -> list[dict[str, Any]]:
     """One fault episode: its faults, all between ``start_ms`` and ``quiet_from_ms``. A broker
     can also be cut from the ``controller`` (fenced while it still believes it leads)."""
-    kind = draw(st.sampled_from(list(kinds)))
+    kind = draw(st.sampled_from([k for k in kinds if k != "pause" or clients]))
     at = draw(st.integers(start_ms, quiet_from_ms - 1).map(lambda t: t - t % 100))
     end = draw(st.integers(at + 100, min(quiet_from_ms, at + max_length_ms)).map(lambda t: t - t % 100))
+    if kind == "pause":
+        c = draw(st.sampled_from(list(clients)))
+        return [{"at_ms": at, "action": "pause", "target": c, "duration_ms": end - at}]
     if kind == "crash":
         b = draw(st.sampled_from(list(brokers)))
         return [{"at_ms": at, "action": "crash", "target": b}, {"at_ms": end, "action": "restart", "target": b}]

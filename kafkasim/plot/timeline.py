@@ -32,6 +32,7 @@ ZOOM_MAX_FRACTION, MAX_ZOOMS = 0.15, 3
 LEAVE_MARKS = {"leave": "leave", "session_timeout": "session_timeout", "poll_timeout": None}
 ZOMBIE = {"facecolor": "none", "edgecolor": "#252525", "hatch": "////", "lw": 0}
 STALL = {"facecolor": "#fee391", "edgecolor": "#8c510a", "hatch": "..", "lw": 0.5}
+PAUSE = {"facecolor": "#d9d9d9", "edgecolor": "#525252", "hatch": "xx", "lw": 0.5}
 
 
 @dataclass
@@ -63,6 +64,7 @@ class Member:
     marks: dict[str, list[float]] = field(default_factory=dict)
     commits: dict[TP, list[float]] = field(default_factory=dict)
     stalls: Spans = field(default_factory=list)
+    pauses: Spans = field(default_factory=list)  # the whole process frozen (client.pause)
     owned: dict[TP, float] = field(default_factory=dict, repr=False)  # open intervals
     removed: float | None = field(default=None, repr=False)
 
@@ -114,7 +116,7 @@ def read(trace: Trace) -> tuple[dict[str, Group], float]:
         return grp.members.setdefault(consumer, Member(consumer))
 
     closed: dict[str, dict[int | None, Episode]] = {}  # group -> generation -> its latest ended episode
-    kinds = [k for k in trace.by_kind() if k.startswith(("group.", "member.", "commit.", "app."))]
+    kinds = [k for k in trace.by_kind() if k.startswith(("group.", "member.", "commit.", "app.", "client.pause"))]
     for ev in trace.of(*kinds, "consumer.poll_timeout"):
         k, d, t = ev.kind, ev.data, style.seconds(ev.t)
         g = d.get("group") or group_of.get(ev.node)
@@ -160,6 +162,8 @@ def read(trace: Trace) -> tuple[dict[str, Group], float]:
                 m.mark("commit_fail", t)
             for topic, p, *_ in d.get("offsets", ()) if k == "commit.ok" else ():
                 m.commits.setdefault((topic, p), []).append(t)
+        elif k == "client.pause":
+            member(g, ev.node).pauses.append((t, t + style.seconds(d.get("duration_ms", 0))))
         elif k in ("app.crash", "app.fatal", "app.close", "app.restart", "app.stall", "consumer.poll_timeout"):
             m = member(g, ev.node)
             for tp in sorted(m.owned) if k in ("app.crash", "app.fatal", "app.close") else ():
@@ -224,6 +228,9 @@ def _marks(ax: Axes, m: Member, y: float) -> None:
     if m.stalls:
         ax.broken_barh([(a, z - a) for a, z in m.stalls], (y - 0.3, 0.6), zorder=2, **STALL,
                        label="application stalled (no poll)", gid=f"stall:{m.name}")
+    if m.pauses:
+        ax.broken_barh([(a, z - a) for a, z in m.pauses], (y - 0.3, 0.6), zorder=2, **PAUSE,
+                       label="process paused (nothing runs)", gid=f"pause:{m.name}")
     for kind, ts in sorted(m.marks.items()):
         marker, color, size, label = style.GROUP_MARKS[kind]
         ax.plot(ts, [y] * len(ts), ls="none", marker=marker, ms=size, color=color, mec=color, mew=1.2,
@@ -339,7 +346,7 @@ def _legend(fig: Figure, protocols: set[str | None]) -> None:
     handles.update({k: v for k, v in proxies.items() if k in handles})
     for p in sorted(protocols, key=str):
         handles[f"rebalance ({p or 'protocol unknown'})"] = Patch(facecolor=style.rebalance_color(p), alpha=0.55)
-    order = ["owned", "held after", "rebalance (", "application stalled", "offset commit",
+    order = ["owned", "held after", "rebalance (", "application stalled", "process paused", "offset commit",
              *(label for *_, label in style.GROUP_MARKS.values())]
     labels = sorted(handles, key=lambda k: next((i for i, p in enumerate(order) if k.startswith(p)), 0))
     fig.legend([handles[k] for k in labels], labels, loc="outside lower center", ncol=4, fontsize=8, frameon=False)

@@ -313,3 +313,12 @@ def test_one_panel_per_group_and_the_group_filter() -> None:
         timeline_figure(trace, "nope")
     with pytest.raises(style.PlotError, match="no consumer-group events"):
         timeline_figure(Trace(scenario="empty"))
+
+
+def test_a_paused_process_is_drawn_for_its_whole_pause() -> None:
+    trace = trace_of("consumer-paused-zombie")
+    (p,) = trace.of("client.pause")
+    [ax] = main_axes(figure_of("consumer-paused-zombie"))
+    (bars,) = [c for c in ax.collections if c.get_gid() == f"pause:{p.node}"]
+    ((x0, y0), (x1, _)) = bars.get_paths()[0].vertices[[0, 2]]
+    assert (min(x0, x1), max(x0, x1)) == (p.t / 1000, (p.t + p.data["duration_ms"]) / 1000)

@@ -443,13 +443,8 @@ class ConsumerApp:
                 yield from self.failures.process(run_id, c, chunks)
                 if run_id != self.run_id:
                     return
-                if spec.commit in ("after-poll", "after-poll-async") and self._at("before-commit"):
-                    return
-                if spec.commit == "after-poll":
-                    yield c.commit(asynchronous=False)
-                elif spec.commit == "after-poll-async":
-                    c.commit(asynchronous=True)  # commitAsync: do not wait (see below)
-                if spec.commit in ("after-poll", "after-poll-async") and self._at("after-commit"):
+                # the positions: it seeked back to a record it retries in place
+                if not (yield from self._commit_polled(c, None)):
                     return
                 continue
             total, done = sum(ch.count for ch in chunks), 0
@@ -478,17 +473,27 @@ class ConsumerApp:
                     done += count
                     if 2 * done >= total and done < total and self._at("mid-processing"):
                         return
-            if spec.commit in ("after-poll", "after-poll-async") and self._at("before-commit"):
+            if not (yield from self._commit_polled(c, next_offsets(chunks))):
                 return
-            if spec.commit == "after-poll":  # at-least-once: process, then commit
-                yield c.commit(offsets=next_offsets(chunks), asynchronous=False)
-            elif spec.commit == "after-poll-async":
-                # Java commitAsync: send and go on polling; the result only reaches the callback
-                # (here the trace: commit.ok / commit.fail). It is not retried: a later commit
-                # already carries newer offsets, and requests on one connection arrive in order.
-                c.commit(offsets=next_offsets(chunks), asynchronous=True)
-            if spec.commit in ("after-poll", "after-poll-async") and self._at("after-commit"):
-                return
+
+    def _commit_polled(self, c: Consumer, offsets: list[tuple[TopicPartition, int]] | None
+                       ) -> Generator[Any, Any, bool]:
+        """after-poll (commitSync) or after-poll-async: commit what was processed (``offsets``,
+        or the positions), between the before-commit and after-commit crash points; False if
+        the application died at one."""
+        commit = self.spec.commit
+        if commit not in ("after-poll", "after-poll-async"):
+            return True
+        if self._at("before-commit"):
+            return False
+        if commit == "after-poll":  # at-least-once: process, then commit
+            yield c.commit(offsets=offsets, asynchronous=False)
+        else:
+            # Java commitAsync: send and go on polling; the result only reaches the callback
+            # (here the trace: commit.ok / commit.fail). It is not retried: a later commit
+            # already carries newer offsets, and requests on one connection arrive in order.
+            c.commit(offsets=offsets, asynchronous=True)
+        return not self._at("after-commit")
 
     def _async_loop(self, run_id: int, c: Consumer) -> Generator[Any, Any, None]:
         """Poll and hand records to a worker at once; the worker processes them one by one.

@@ -324,24 +324,39 @@ class Network:
 
     def _schedule(self, conn: Connection, d: Node, link: Link, handler: Callable[..., Any], args: tuple,
                   d_inc: int) -> bool:
-        now = self.world.env.now
+        env = self.world.env
+        now = env.now
         arrival = max(now + self._delay(link), link.last_arrival, conn.ready_at)
         link.last_arrival = arrival
-
-        def deliver() -> None:
-            # bytes already on the wire arrive even if the sender died meanwhile; a receiver that
-            # died (or restarted) has lost the connection they were sent on
-            if self.paused and d.name in self.paused:
-                self.paused[d.name].deliveries.append(deliver)  # in its socket buffer until it resumes
-                return
-            if conn.open and d.incarnation == d_inc and d.alive:
-                handler(*args)
-
-        def arrive(_ev: Any) -> None:
-            if link.up and not link.backlog:
-                deliver()
-            else:
-                link.backlog.append(deliver)  # stalled: the cut holds it, or earlier stalled bytes
-
-        self.world.env.timeout(arrival - now).callbacks.append(arrive)
+        env.timeout(arrival - now).callbacks.append(_Delivery(self, conn, d, link, handler, args, d_inc).arrive)
         return True
+
+
+class _Delivery:
+    """One message on the wire to ``d``: it arrives at its time, is held by a cut or a pause, and
+    is handled if its connection still stands. (A plain object, not a closure that names itself:
+    that would be a reference cycle per message, freed only by the cyclic collector.)"""
+
+    __slots__ = ("net", "conn", "d", "link", "handler", "args", "d_inc")
+
+    def __init__(self, net: Network, conn: Connection, d: Node, link: Link, handler: Callable[..., Any],
+                 args: tuple, d_inc: int) -> None:
+        self.net, self.conn, self.d, self.link, self.handler, self.args, self.d_inc = (
+            net, conn, d, link, handler, args, d_inc)
+
+    def arrive(self, _ev: Any) -> None:
+        link = self.link
+        if link.up and not link.backlog:
+            self()
+        else:
+            link.backlog.append(self)  # stalled: the cut holds it, or earlier stalled bytes
+
+    def __call__(self) -> None:
+        # bytes already on the wire arrive even if the sender died meanwhile; a receiver that
+        # died (or restarted) has lost the connection they were sent on
+        d, paused = self.d, self.net.paused
+        if paused and d.name in paused:
+            paused[d.name].deliveries.append(self)  # in its socket buffer until it resumes
+            return
+        if self.conn.open and d.incarnation == self.d_inc and d.alive:
+            self.handler(*self.args)

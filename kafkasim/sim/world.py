@@ -133,6 +133,7 @@ class Timer:
 
     def cancel(self) -> None:
         self.live = False
+        self.fn = self.args = None  # type: ignore[assignment]  # what it would have called may point back at it
 
     def _fire(self, _ev: Any) -> None:
         self.queued = False
@@ -186,5 +187,7 @@ class Timers:
             heappop(heap)
         if t.live:
             t.live = False
-            t.fn(*t.args)
+            fn, args = t.fn, t.args
+            t.fn = t.args = None  # type: ignore[assignment]  # no cycle through its callback's arguments
+            fn(*args)
         self._queue_head()

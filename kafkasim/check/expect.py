@@ -55,7 +55,7 @@ KNOWN_STATS: dict[str, str] = {
     "max_partition_idle_ms": "longest time a partition had no live owner (revoked, lost or owner dead)",
     "processed": "records processed by consumer applications (with repeats)",
     "processed_twice": "extra processings of a record within one group (at-least-once redelivery)",
-    "unprocessed": "records in the final log that a group never processed",
+    "unprocessed": "records in the final log that a group never processed (for a read_committed group: of those it can read, not aborted or open transactions)",
     "commit_failures": "offset commits that failed (e.g. CommitFailedException after eviction)",
     "poll_timeouts": "times a consumer exceeded max.poll.interval.ms (each time it leaves its group)",
     "session_timeouts": "members removed by the coordinator after session.timeout.ms",

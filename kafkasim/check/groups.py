@@ -13,6 +13,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
+from kafkasim.check import index
 from kafkasim.check import intervals as iv
 from kafkasim.sim.trace import Trace
 
@@ -146,6 +147,17 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
     for ev in by_kind.get("lag", ()):
         lag_max[ev.data["group"]] = max(lag_max[ev.data["group"]], ev.data["lag"])
     present = _present(trace)
+    # a read_committed group never sees a record of an aborted (or still open) transaction: those
+    # are not records it left unprocessed
+    isolation: dict[str, set[str]] = defaultdict(set)
+    for ev in by_kind.get("consume", ()):
+        if ev.data.get("group"):
+            isolation[ev.data["group"]].add(ev.data.get("isolation", "read_uncommitted"))
+    hidden: dict[tuple[str, str, int], list] = defaultdict(list)  # (producer, topic, partition) -> records
+    for (t, p), batches in index.visible(trace).items():
+        for _off, n, prod, rec, state in batches:
+            if prod and state != "visible":
+                hidden[(prod, t, p)].append((rec, rec + n))
 
     end_t = trace.events[-1].t if trace.events else 0
     for (g, _tp), s in idle_since.items():
@@ -177,7 +189,8 @@ def analyse_groups(trace: Trace) -> dict[str, Any]:
         topics = {t for (_p, t, _pp) in done} | owned_topics.get(g, set())
         total = sum(iv.total(v) for v in done.values())
         unique = sum(iv.total(iv.merge(v)) for v in done.values())
-        unprocessed = sum(iv.total(iv.subtract(v, iv.merge(done.get(s, ()))))
+        skip = hidden if isolation.get(g) == {"read_committed"} else {}
+        unprocessed = sum(iv.total(iv.subtract(v, iv.merge([*done.get(s, ()), *skip.get(s, ())])))
                           for t in topics for s, v in stored.get(t, ()))
         groups[g] = {
             "rebalances": len(eps),

@@ -407,6 +407,14 @@ class Producer:
                 while q:  # Java: abortUndrainedBatches with the fatal error (ProducerFencedException)
                     self._fail_batch(tp, q.popleft(), self.txn.fatal_error or E.PRODUCER_FENCED)
                 continue
+            if self.txn is not None and self.txn.abortable is not None and any(not x.attempts for x in q):
+                # Java abortUndrainedBatches(lastError): once the transaction can only be aborted,
+                # what was never sent fails with that error instead of being sent
+                for x in [x for x in q if not x.attempts]:
+                    q.remove(x)
+                    self._fail_batch(tp, x, self.txn.abortable)
+                if not q:
+                    continue
             if self.txn is not None and tp not in self.txn.added:
                 self.txn.need_partition(tp)  # AddPartitionsToTxn first; its answer wakes the sender
                 continue
@@ -638,9 +646,9 @@ class Producer:
             return
         b.done = True
         if self.txn is not None:
-            if error in (E.INVALID_PRODUCER_EPOCH, E.PRODUCER_FENCED):
+            if error is E.PRODUCER_FENCED:
                 self.txn.fatal(error)
-            elif self.txn.abortable is None:
+            elif self.txn.abortable is None:  # INVALID_PRODUCER_EPOCH too (KIP-588): the abort decides
                 self.txn.abortable = error  # the transaction can only be aborted now
         elif self.idempotent and b.base_sequence >= 0:
             self._bump_epoch = True  # its sequence is now a hole: start a new epoch (KIP-360)

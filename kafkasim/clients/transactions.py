@@ -8,7 +8,11 @@ AddPartitionsToTxn before its first batch of a transaction, adds the consumer's 
 with AddOffsetsToTxn + TxnOffsetCommit (to the group coordinator, with the consumer's
 generation and member id), flushes, and ends the transaction with EndTxn. A producer whose
 epoch was bumped by a newer instance is fenced: every further call fails with
-PRODUCER_FENCED. A failed send makes the transaction abortable only.
+PRODUCER_FENCED. A failed send makes the transaction abortable only, INVALID_PRODUCER_EPOCH
+from a partition leader included (KIP-588: the coordinator aborted the transaction, e.g. it
+timed out): the application aborts, and the coordinator's answer to that EndTxn decides. With
+transaction.version 2 (KIP-890) it is a retry of the abort already done and returns the new
+epoch, so the producer goes on; before, the old epoch is PRODUCER_FENCED.
 Simplified: one AddPartitionsToTxn in flight at a time; no KIP-890 verification.
 """
 
@@ -200,6 +204,9 @@ class TransactionManager:
         if self.state != "IN_TRANSACTION":
             self._fail(ev, E._STATE, "send_offsets_to_transaction outside a transaction")
             return ev
+        if self.abortable is not None:  # Java maybeFailWithError(): only abort_transaction is allowed now
+            self._fail(ev, self.abortable, "send_offsets_to_transaction: a send in this transaction failed; abort it")
+            return ev
         from kafkasim.group.coordinator import OFFSETS_TOPIC, offsets_partition
 
         gid = group_metadata["group_id"]
@@ -285,12 +292,13 @@ class TransactionManager:
             self._call("handle_end_txn", (self.tid, self.p.producer_id, self.p.producer_epoch, commit), reply, attempt)
 
         def reply(err: KafkaError, epoch: int = -1) -> None:
-            if err is E.NONE and epoch > self.p.producer_epoch:
+            bumped = err is E.NONE and epoch > self.p.producer_epoch
+            if bumped:
                 self.p._set_producer_id(self.p.producer_id, epoch)  # KIP-890: a new epoch per transaction
-            if err in FENCING:
+            if err in FENCING or err is E.INVALID_TXN_STATE:  # Java EndTxnHandler: both are fatal
                 self.fatal(err)
-                self._emit_end("fenced")
-                self._fail(ev, E.PRODUCER_FENCED, what)
+                self._emit_end("fenced" if err in FENCING else "failed")
+                self._fail(ev, self.fatal_error or err, what)
                 return
             if err is not E.NONE:
                 self._emit_end("failed")
@@ -299,8 +307,9 @@ class TransactionManager:
                 return
             self._emit_end("commit" if commit else "abort")
             self.state = "READY"
-            if not commit and self.abortable is not None:
+            if not commit and self.abortable is not None and not bumped:
                 # KIP-360: an abort after a failed send bumps the epoch so sequences restart cleanly
+                # (with transaction.version 2 the EndTxn answer already brought a new epoch)
                 self.state = "UNINITIALIZED"
                 bump = self.init_transactions()
                 bump.callbacks.append(lambda _e: ev.triggered or ev.succeed(None))

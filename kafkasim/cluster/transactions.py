@@ -9,7 +9,9 @@ transaction touches; ``EndTxn`` durably records PrepareCommit/PrepareAbort (the 
 no return), answers, then writes a COMMIT/ABORT marker into every registered partition
 (including the group's offsets partition) and records CompleteCommit/CompleteAbort. A
 transaction open longer than ``transaction.timeout.ms`` is aborted with a bumped epoch.
-Simplified: no KIP-890 per-transaction epoch bump; the coordinator's state is persisted
+KIP-890 part 2's epoch bump at every transaction end is the switch ``txn_epoch_bump_per_txn``
+(transaction.version 2, on by default).
+Simplified: no KIP-890 partition verification; the coordinator's state is persisted
 as one snapshot record per change; markers are retried until their leader accepts them.
 """
 
@@ -52,7 +54,6 @@ class TxnMeta:
     partitions: set[TopicPartition] = field(default_factory=set)
     started: int = 0
     waiters: list[Callable[[], None]] = field(default_factory=list)  # run when the transaction completes
-    end_epoch: int = -1  # the producer epoch of the EndTxn that ended the last transaction (KIP-890 retries)
 
 
 class TransactionCoordinator:
@@ -196,10 +197,13 @@ class TransactionCoordinator:
         meta = self.txns.get(tid)
         bumped = self.broker.cluster.switches.get("txn_epoch_bump_per_txn", False)
         if (bumped and meta is not None and meta.producer_id == pid and epoch == meta.epoch - 1
-                and epoch == meta.end_epoch and meta.state not in (TxnState.ONGOING, TxnState.EMPTY)):
-            # KIP-890 part 2: a retry of the EndTxn that bumped the epoch (its answer was lost or
-            # late) is not a zombie: CONCURRENT_TRANSACTIONS while the markers are being
-            # written, then the outcome of the first attempt, with the new epoch
+                and meta.state not in (TxnState.ONGOING, TxnState.EMPTY)):
+            # KIP-890 part 2 (Kafka endTransaction, retryOnEpochBump): the epoch just before the
+            # bump is a retry of the end already decided, whoever decided it: the producer's own
+            # EndTxn whose answer was lost, or the coordinator's abort of a timed-out transaction
+            # (that producer's abort then succeeds with the new epoch, KIP-588). So:
+            # CONCURRENT_TRANSACTIONS while the markers are being written, then the outcome of
+            # the first attempt (INVALID_TXN_STATE for the other result), with the new epoch
             if meta.state in (TxnState.PREPARE_COMMIT, TxnState.PREPARE_ABORT):
                 self._reply(client, reply, E.CONCURRENT_TRANSACTIONS, -1)
             else:
@@ -215,7 +219,6 @@ class TransactionCoordinator:
             done = (TxnState.COMPLETE_COMMIT if commit else TxnState.COMPLETE_ABORT, TxnState.EMPTY)
             self._reply(client, reply, E.NONE if meta.state in done else E.INVALID_TXN_STATE, meta.epoch)
             return
-        meta.end_epoch = epoch  # a coordinator-side abort (timeout) leaves it: that producer is fenced
         if self.broker.cluster.switches.get("txn_epoch_bump_per_txn", False):
             meta.epoch += 1  # KIP-890 part 2 (Kafka 4.0): markers and the next transaction use a new epoch
         self._set(meta, TxnState.PREPARE_COMMIT if commit else TxnState.PREPARE_ABORT, "EndTxn")
@@ -230,7 +233,6 @@ class TransactionCoordinator:
         self._persist(meta, prepared)
 
     def _abort(self, meta: TxnMeta, reason: str) -> None:
-        meta.end_epoch = -1  # the coordinator ended it: no EndTxn of the producer's to retry
         self._set(meta, TxnState.PREPARE_ABORT, reason)
         self._persist(meta, lambda e: self._write_markers(meta, False) if e is E.NONE else None)
 

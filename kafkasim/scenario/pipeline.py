@@ -146,8 +146,8 @@ class PipelineApp:
                     yield p.send_offsets_to_transaction(offsets, c.consumer_group_metadata())
                     self._at("before-commit", run_id)
                     yield p.commit_transaction()
-                except KafkaException as exc:
-                    if exc.error.name in ("PRODUCER_FENCED", "INVALID_PRODUCER_EPOCH"):
+                except KafkaException:
+                    if p.txn is not None and p.txn.state == "FATAL":  # fenced: a zombie stops for good
                         raise
                     # semantics §9: an abortable error -> abort, rewind to the committed offsets, go on
                     # (KIP-447: a member fenced by its generation cannot commit offsets)

@@ -291,8 +291,15 @@ def _transactional_workload(producer: Producer, w: Any, keys: list[str] | None, 
             i += 1
         if w.abort_every and n % w.abort_every == 0:
             yield producer.abort_transaction()
-        else:
+            continue
+        try:
             yield producer.commit_transaction()
+        except KafkaException:
+            if producer.txn is not None and producer.txn.state == "FATAL":
+                raise  # fenced: this instance stops
+            # an abortable error (a send failed, e.g. the coordinator aborted the transaction when it
+            # timed out): abort and go on with the next records, the KafkaProducer javadoc's pattern
+            yield producer.abort_transaction()
 
 
 def _headers(w: Any, producer: str, n: int) -> list[tuple[str, str]] | None:

@@ -282,6 +282,20 @@ def test_unprocessed_uses_producer_records_not_offsets() -> None:
     assert g["unprocessed"] == 0
 
 
+@pytest.mark.parametrize(("isolation", "unprocessed"), [("read_committed", 0), ("read_uncommitted", 4)])
+def test_unprocessed_leaves_out_aborted_records_for_a_read_committed_group(isolation: str, unprocessed: int) -> None:
+    """A read_committed consumer never sees a record of an aborted transaction: not one it left
+    unprocessed. A read_uncommitted group could have read it, so it counts."""
+    b = Builder()
+    b.rebalance(0, 0).stable(3000, 1, {"c1-id": [["t", 0]]}).assigned(3001, "c1", [0])
+    b.add(4000, "consume", "c1", consumer="c1", group="g", isolation=isolation, topic="t", partition=0,
+          offset=0, count=5, producer="p", rec=0)
+    b.processed(4000, "c1", 0, 5)
+    # [offset, count, producer, rec, producer id, transactional, control]: 4 records, then ABORT
+    b.final(20_000, [[0, 5, "p", 0, -1, 0, 0], [5, 4, "tx", 0, 7, 1, 0], [9, 1, "", 0, 7, 1, 2]])
+    assert b.result()["groups"]["g"]["unprocessed"] == unprocessed
+
+
 def test_groups_are_counted_separately_and_only_their_topics() -> None:
     b = redelivery()
     b.rebalance(0, 0, group="other").stable(3000, 1, {"x-id": [["t", 0]]}, group="other")

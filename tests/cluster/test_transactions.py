@@ -134,8 +134,10 @@ def test_init_producer_id_bumps_the_epoch_on_every_call() -> None:
 
 
 def test_new_instance_fences_the_old_one_mid_transaction() -> None:
-    """§9: a zombie's produce fails (INVALID_PRODUCER_EPOCH / PRODUCER_FENCED) and its commit
-    fails with PRODUCER_FENCED; it learns it is fenced (txn.fenced) and every later call fails."""
+    """§9: a zombie's produce fails with INVALID_PRODUCER_EPOCH, which only makes its transaction
+    abortable (KIP-588): its commit fails with that error without reaching the coordinator, and
+    the abort the application then sends is refused with PRODUCER_FENCED (the coordinator knows
+    a newer epoch). It learns it is fenced (txn.fenced) and every later call fails."""
     c = make_cluster()
     old, new = producer(c, "old"), producer(c, "new")
     res: dict[str, Any] = {}
@@ -149,7 +151,12 @@ def test_new_instance_fences_the_old_one_mid_transaction() -> None:
         old.produce("t", value="z", partition=0)
         yield old.flush()
         res["epoch"] = old.producer_epoch
-        yield old.commit_transaction()
+        try:
+            yield old.commit_transaction()
+        except KafkaException as exc:
+            res["commit"] = exc.error
+            assert not events(c, "txn.fenced", producer="old")  # not fenced yet: only abortable
+        yield old.abort_transaction()
 
     def successor(out: dict) -> Generator:
         yield c.world.timeout(500)
@@ -159,6 +166,7 @@ def test_new_instance_fences_the_old_one_mid_transaction() -> None:
     n = spawn(c, successor)
     c.run(6000)
     assert "done" in n and new.producer_epoch > res["epoch"]
+    assert res["commit"] is E.INVALID_PRODUCER_EPOCH
     assert z.get("error") is E.PRODUCER_FENCED
     fails = events(c, "produce.fail", producer="old")
     assert fails and {f.data["error"] for f in fails} <= {"INVALID_PRODUCER_EPOCH", "PRODUCER_FENCED"}
@@ -378,10 +386,15 @@ def test_offset_fetch_answers_unstable_offset_commit_while_offsets_are_pending()
 
 
 # -- transaction.timeout.ms ----------------------------------------------------------------------------
-def test_transaction_timeout_aborts_the_open_transaction_with_an_epoch_bump() -> None:
+@pytest.mark.parametrize(("tv2", "commit_error"), [(True, E.INVALID_TXN_STATE), (False, E.PRODUCER_FENCED)])
+def test_transaction_timeout_aborts_the_open_transaction_with_an_epoch_bump(tv2: bool, commit_error: E) -> None:
     """§9: an open transaction older than transaction.timeout.ms is aborted by the coordinator
-    with a bumped epoch; the producer can never commit it (PRODUCER_FENCED)."""
-    c = make_cluster(config={"transaction.abort.timed.out.transaction.cleanup.interval.ms": 500})
+    with a bumped epoch; the producer can never commit it. Its EndTxn(COMMIT) with the epoch
+    before the bump is, with transaction.version 2, a retry of an end already decided the other
+    way (INVALID_TXN_STATE, Kafka endTransaction); before, a stale epoch (PRODUCER_FENCED). The
+    Java client treats both as fatal (EndTxnHandler)."""
+    c = make_cluster(config={"transaction.abort.timed.out.transaction.cleanup.interval.ms": 500},
+                     switches={"txn_epoch_bump_per_txn": tv2})
     p = producer(c, "p", **{"transaction.timeout.ms": 3000})
     plain = kafkasim.Producer({}, c, "plain")
 
@@ -407,8 +420,58 @@ def test_transaction_timeout_aborts_the_open_transaction_with_an_epoch_bump() ->
     log = leader_log(c, T0)
     assert [(ctl, ep) for _o, ctl, _p, ep in markers(log)] == [(CONTROL_ABORT, out["epoch"] + 1)]
     assert log.lso == log.hw == 3
-    assert out.get("error") is E.PRODUCER_FENCED
+    assert out.get("error") is commit_error
     assert analyse(c.world.trace).stats["txn_timeouts"] == 1
+
+
+@pytest.mark.parametrize("tv2", [True, False])
+def test_a_producer_whose_transaction_timed_out_aborts_and_goes_on_with_transaction_version_2(tv2: bool) -> None:
+    """KIP-588 with KIP-890 part 2: the coordinator aborted a timed-out transaction at epoch E+1;
+    the producer's next send gets INVALID_PRODUCER_EPOCH, an abortable error (its commit fails
+    without reaching the coordinator). Its abort, sent with epoch E, is with transaction.version 2
+    a retry of the abort already done (retryOnEpochBump): it succeeds and hands the producer
+    epoch E+1, and the next transaction commits. Before transaction.version 2 the abort is
+    refused with PRODUCER_FENCED and the producer is done."""
+    c = make_cluster(config={"transaction.abort.timed.out.transaction.cleanup.interval.ms": 500},
+                     switches={"txn_epoch_bump_per_txn": tv2})
+    p = producer(c, "p", **{"transaction.timeout.ms": 3000})
+    res: dict[str, Any] = {}
+
+    def body(out: dict) -> Generator:
+        yield p.init_transactions()
+        p.begin_transaction()
+        p.produce("t", value="a", partition=0)
+        yield p.flush()
+        res["epoch"] = p.producer_epoch
+        yield c.world.timeout(6000)  # meanwhile the coordinator aborts the transaction
+        p.produce("t", value="late", partition=0)
+        try:
+            yield p.commit_transaction()
+        except KafkaException as exc:
+            res["commit"] = exc.error
+        yield p.abort_transaction()
+        res["epoch_after_abort"] = p.producer_epoch
+        p.begin_transaction()
+        p.produce("t", value="next", partition=0)
+        yield p.commit_transaction()
+
+    out = spawn(c, body)
+    c.run(12000)
+    (to,) = events(c, "txn.timeout")
+    assert to.data["producer_epoch"] == res["epoch"] + 1
+    assert res["commit"] is E.INVALID_PRODUCER_EPOCH  # abortable: the coordinator was not asked
+    fails = events(c, "produce.fail", producer="p")
+    assert [f.data["error"] for f in fails] == ["INVALID_PRODUCER_EPOCH"]
+    if tv2:
+        assert "done" in out, out
+        assert res["epoch_after_abort"] == res["epoch"] + 1
+        assert not events(c, "txn.fenced", producer="p")
+        log = leader_log(c, T0)  # "a" aborted by the coordinator, "late" never written, "next" committed
+        assert values(log) == ["a", "next"]
+        assert [ctl for _o, ctl, _p, _ep in markers(log)] == [CONTROL_ABORT, CONTROL_COMMIT]
+    else:
+        assert out.get("error") is E.PRODUCER_FENCED
+        assert events(c, "txn.fenced", producer="p")
 
 
 # -- the last stable offset (pure log) --------------------------------------------------------------------

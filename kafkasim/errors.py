@@ -53,6 +53,7 @@ class KafkaError(IntEnum):
     FENCED_INSTANCE_ID = 82
     UNSTABLE_OFFSET_COMMIT = 88
     PRODUCER_FENCED = 90
+    DUPLICATE_BROKER_REGISTRATION = 101  # KRaft: that broker id's previous process still has a session
 
     @property
     def retriable(self) -> bool:

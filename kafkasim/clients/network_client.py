@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kafkasim.errors import KafkaError
@@ -78,7 +79,7 @@ class NetworkClient:
             if conn is not None:  # the server restarted: that connection went with its process
                 self._fail(peer, E.NETWORK_EXCEPTION, later=True)
             conn = peer.conn = net.connect(self.name, server, channel, ready_at=peer.reconnect_at,
-                                           on_reset=lambda: self._on_reset(peer, conn))
+                                           on_reset=partial(self._on_reset, peer))  # no cycle through conn
             if conn is None:
                 return False
             peer.opened_at = max(self.world.now, peer.reconnect_at)  # the attempt, once backed off
@@ -110,7 +111,7 @@ class NetworkClient:
         if not r.done:
             self._fail(peer, E.REQUEST_TIMED_OUT)
 
-    def _on_reset(self, peer: _Peer, conn: Connection | None) -> None:
+    def _on_reset(self, peer: _Peer, conn: Connection) -> None:
         if peer.conn is conn:
             self._fail(peer, E.NETWORK_EXCEPTION)
 

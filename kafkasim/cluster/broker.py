@@ -88,6 +88,8 @@ class Broker:
         self.logs: dict[TopicPartition, PartitionLog] = {}
         self.services: list[Any] = []  # e.g. the group coordinator: told of leadership changes and crashes
         self.timers = self.world.timers()  # request deadlines, nearly all cancelled by their answer
+        self._rng = self.world.rng(f"registration:{self.name}")
+        self.starting = False  # restarted, and not yet unfenced by the controller
         self._reset_memory()
         self.world.net.add_node(self.name, "broker")
 
@@ -129,16 +131,46 @@ class Broker:
             service.on_crash()
 
     def restart(self) -> None:
+        """The process starts again: it must register with the controller before it heartbeats."""
         self.world.net.restart(self.name)
         self.world.emit("broker.restart", self.name, broker=self.id)
-        self.start()
+        self.starting = True
+        self._register_broker(self.incarnation, 0)
+        self._schedule_isr_check(self.incarnation)
+        self.world.at(self.conf["log.retention.check.interval.ms"], self._retention, self.incarnation)
+
+    def _register_broker(self, inc: int, failures: int) -> None:
+        """BrokerRegistration, retried with Kafka's BrokerLifecycleManager backoff (100 ms doubling
+        up to broker.session.timeout.ms, 2 % jitter) until the controller accepts this incarnation;
+        then the first heartbeat goes at once."""
+        if inc != self.incarnation or not self.alive:
+            return
+        ctl = self.cluster.controller
+
+        def retry(_err: Any = None) -> None:
+            backoff = min(100 * 2 ** failures, self.conf["broker.session.timeout.ms"])
+            self.world.at(int(backoff * self._rng.uniform(0.98, 1.02)), self._register_broker, inc, failures + 1)
+
+        def answered(err: E) -> None:
+            if inc != self.incarnation:
+                return
+            if err is E.NONE:
+                self._heartbeat(inc)
+            else:
+                retry()
+
+        if not self.nc.send(ctl.name, ctl.handle_register, self.id, inc, self.name, answered, channel="controller",
+                            on_error=retry):
+            retry()
 
     def _heartbeat(self, inc: int) -> None:
         if inc != self.incarnation or not self.alive:
             return
         ctl = self.cluster.controller
         self.world.net.send(self.name, ctl.name, ctl.handle_heartbeat, self.id, self.metadata_offset)
-        self.world.at(self.conf["broker.heartbeat.interval.ms"], self._heartbeat, inc)
+        # BrokerLifecycleManager: every 10 ms while starting (until the controller unfences it), then
+        # every broker.heartbeat.interval.ms
+        self.world.at(10 if self.starting else self.conf["broker.heartbeat.interval.ms"], self._heartbeat, inc)
 
     # -- metadata from the controller -------------------------------------------------------
     def apply_metadata(self, records: list[tuple[int, Any]]) -> None:
@@ -160,6 +192,8 @@ class Broker:
                 self.topics[rec.name] = rec
             elif isinstance(rec, BrokerFencing):
                 (self.fenced.add if rec.fenced else self.fenced.discard)(rec.broker)
+                if rec.broker == self.id and not rec.fenced:
+                    self.starting = False
                 for tp in self.parts:  # ISR eligibility changed: the HW rule may now move the HW
                     self._changed(tp)
             elif isinstance(rec, PartitionRecord) and latest[rec.tp] == i:
@@ -197,8 +231,10 @@ class Broker:
                 self._abort_waiting(p, E.NOT_LEADER_OR_FOLLOWER)
             if old_epoch != rec.leader_epoch or old_leader != rec.leader:
                 self._stop_following(tp, old_leader)
-                if self.cluster.switches["truncation"] == "high_watermark" and log.leo > log.hw:
-                    # pre-KIP-101: a new follower truncates to its own (possibly stale) HW
+                if self.cluster.switches["truncation"] == "high_watermark" and log.leo > log.hw and \
+                        rec.leader != NO_LEADER:
+                    # pre-KIP-101: a follower of a new leader truncates to its own (possibly stale)
+                    # HW (ReplicaManager.makeFollowers; with no leader it only keeps its replica)
                     dropped = log.truncate_to(log.hw)
                     self.world.emit("log.truncate", self.name, topic=tp.topic, partition=tp.partition,
                                     broker=self.id, offset=log.leo, dropped=dropped, reason="high_watermark")

@@ -3,7 +3,12 @@
 Kafka: ``QuorumController`` / ``ReplicationControlManager`` / ``PartitionChangeBuilder`` /
 ``BrokerHeartbeatManager``. Brokers heartbeat every ``broker.heartbeat.interval.ms``; one
 silent for ``broker.session.timeout.ms`` is fenced: removed from every ISR (never emptying
-one) and replaced as leader. Clean election keeps a live ISR leader, else takes the first
+one) and replaced as leader. A broker process that starts again registers anew
+(BrokerRegistration with a new incarnation): while its previous incarnation's session is
+still valid the controller refuses it with DUPLICATE_BROKER_REGISTRATION, so a restart within
+``broker.session.timeout.ms`` is fenced and loses its leaderships all the same; once
+registered it stays fenced until its heartbeat shows it has caught up with the metadata log
+(``ClusterControlManager.registerBroker``, ``BrokerHeartbeatManager``). Clean election keeps a live ISR leader, else takes the first
 live ISR replica in assignment order; unclean election (``unclean.leader.election.enable``)
 takes the first live replica and resets the ISR to it. Every leader change bumps the leader
 epoch; every change bumps the partition epoch.
@@ -23,6 +28,7 @@ from kafkasim.cluster.protocol import (
     PartitionRecord,
     TopicRecord,
 )
+from kafkasim.errors import KafkaError as E
 from kafkasim.records import TopicPartition
 
 if TYPE_CHECKING:
@@ -38,6 +44,8 @@ class BrokerRegistration:
     fenced: bool = True
     last_heartbeat: int = -1
     sent_offset: int = 0  # metadata offset the broker reported
+    incarnation: int = 1  # which start of the broker process registered
+    register_offset: int = 0  # the metadata log's end at registration: caught up past it, it may be unfenced
 
 
 class Controller:
@@ -109,7 +117,24 @@ class Controller:
 
     # -- broker liveness ------------------------------------------------------------------------
     def register(self, broker_id: int) -> None:
+        """A broker of the cluster as it is formed (time 0): registered and unfenced."""
         self.brokers[broker_id] = BrokerRegistration(broker_id, fenced=False, last_heartbeat=self.world.now)
+
+    def handle_register(self, broker_id: int, incarnation: int, client: str, reply: Any) -> None:
+        """BrokerRegistration from a broker process that started again (a new incarnation)."""
+        reg = self.brokers.get(broker_id)
+        if reg is not None and reg.incarnation != incarnation and not reg.fenced:
+            # the previous incarnation's session is still valid: "Another broker is registered
+            # with that broker id" until broker.session.timeout.ms after its last heartbeat
+            self.world.emit("broker.register", self.name, broker=broker_id, incarnation=incarnation,
+                            error="DUPLICATE_BROKER_REGISTRATION")
+            self.world.net.send(self.name, client, reply, E.DUPLICATE_BROKER_REGISTRATION)
+            return
+        if reg is None or reg.incarnation != incarnation:
+            self.brokers[broker_id] = reg = BrokerRegistration(broker_id, fenced=True, last_heartbeat=self.world.now,
+                                                               incarnation=incarnation, register_offset=len(self.log))
+            self.world.emit("broker.register", self.name, broker=broker_id, incarnation=incarnation, error="NONE")
+        self.world.net.send(self.name, client, reply, E.NONE)
 
     def handle_heartbeat(self, broker_id: int, metadata_offset: int) -> None:
         reg = self.brokers[broker_id]
@@ -118,7 +143,7 @@ class Controller:
         self.world.at(self.conf["broker.session.timeout.ms"], self._check_session, broker_id, now)
         if metadata_offset < len(self.log):
             self._push(broker_id, self.records_since(metadata_offset))
-        if reg.fenced:
+        if reg.fenced and metadata_offset >= reg.register_offset:  # caught up since it registered
             reg.fenced = False
             self.world.emit("broker.unfenced", self.name, broker=broker_id)
             self._publish(BrokerFencing(broker_id, False))

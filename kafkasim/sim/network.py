@@ -87,7 +87,7 @@ class Connection:
     ready_at: int = 0  # established: not before the client's reconnect backoff has passed
     open: bool = True
     dead: bool = False
-    on_reset: Callable[[], None] | None = None  # the client's handler for an RST
+    on_reset: Callable[[Connection], None] | None = None  # the client's handler for an RST (given the connection)
 
 
 #: the channel of traffic no client tracks (broker heartbeats, metadata pushes, markers)
@@ -242,7 +242,7 @@ class Network:
 
     # -- connections ----------------------------------------------------------------------
     def connect(self, client: str, server: str, channel: str = "", *, ready_at: int = 0,
-                on_reset: Callable[[], None] | None = None) -> Connection | None:
+                on_reset: Callable[[Connection], None] | None = None) -> Connection | None:
         """Open a connection; None if either process is down (connection refused)."""
         c, s = self._nodes[client], self._nodes[server]
         if not (c.alive and s.alive):
@@ -272,7 +272,7 @@ class Network:
         if conn.open:
             self.close(conn)
             if conn.on_reset is not None:
-                conn.on_reset()
+                conn.on_reset(conn)
 
     # -- delivery -------------------------------------------------------------------------
     def send(self, src: str, dst: str, handler: Callable[..., Any], *args: Any) -> bool:

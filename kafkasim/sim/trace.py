@@ -52,7 +52,9 @@ class TraceEvent(NamedTuple):
 KINDS: dict[str, str] = {
     # faults and lifecycle
     "broker.crash": "A broker process died: in-flight requests and in-memory state are gone; its log survives.",
-    "broker.restart": "A crashed broker started again; it recovers its log and rejoins as a follower.",
+    "broker.restart": "A crashed broker started again; it recovers its log, registers with the controller, and rejoins as a follower.",
+    "broker.register": ("The controller answered a restarted broker's registration (`incarnation`): `error` NONE, or "
+                        "DUPLICATE_BROKER_REGISTRATION while its previous process still has a session."),
     "broker.fenced": "The controller fenced a broker whose heartbeats stopped (broker.session.timeout.ms).",
     "broker.unfenced": "The controller accepted a broker back (heartbeats resumed).",
     "net.cut": "A link was cut (one direction, or both).",

@@ -87,12 +87,6 @@ def test_broker_cut_from_the_controller_is_fenced_and_unfenced_after_heal(kit) -
     assert 40000 < unfenced.t <= 40000 + HEARTBEAT + 1
 
 
-@pytest.mark.xfail(reason="model bug: a broker restarted within broker.session.timeout.ms just resumes "
-                   "heartbeating under its old registration and is never fenced; in KRaft the new process "
-                   "registers with a new incarnation id, which ClusterControlManager.registerBroker rejects "
-                   "(DUPLICATE_BROKER_REGISTRATION) while the old session is valid, so the old session "
-                   "expires, the broker is fenced (ISRs shrink, leaderships move) and only then registers "
-                   "and is unfenced", strict=True)
 def test_quick_restart_is_fenced_when_the_old_session_expires(kit) -> None:
     """Broker 3 (leader of t-2) crashes at 10.5 s and is back at 14 s, within the session."""
     sim = kit.build(three_partitions("""
@@ -106,6 +100,34 @@ def test_quick_restart_is_fenced_when_the_old_session_expires(kit) -> None:
     assert last_heartbeat + SESSION <= fenced.t <= last_heartbeat + SESSION + 1000
     assert [e.t > fenced.t for e in kit.events(sim, "broker.unfenced", broker=3)] == [True]
     assert kit.record(sim, T2).leader_epoch >= 1, "its leadership of t-2 moved when it was fenced"
+
+
+def test_a_restarted_broker_registers_once_its_old_session_expired_then_is_unfenced_when_caught_up(kit) -> None:
+    """KRaft (ClusterControlManager.registerBroker, BrokerLifecycleManager): the new process's
+    BrokerRegistration is refused with DUPLICATE_BROKER_REGISTRATION while the previous
+    process's session is valid, retried 100 ms, 200 ms, 400 ms ... later (doubling, 2 %
+    jitter); accepted after the old session expired (the broker was fenced); the broker is
+    unfenced once a heartbeat shows it has caught up with the metadata log, heartbeating
+    every 10 ms until then."""
+    sim = kit.build(three_partitions("""
+  - {at_ms: 10500, action: crash, target: broker-3}
+  - {at_ms: 12000, action: restart, target: broker-3}""", duration=40_000))
+    sim.world.run(10501)
+    last_heartbeat = sim.cluster.controller.brokers[3].last_heartbeat
+    kit.run_to_end(sim)
+    regs = kit.events(sim, "broker.register", broker=3)
+    [fenced] = kit.events(sim, "broker.fenced", broker=3)
+    refused = [e for e in regs if e.data["error"] == "DUPLICATE_BROKER_REGISTRATION"]
+    accepted = [e for e in regs if e.data["error"] == "NONE"]
+    assert refused and all(e.t < fenced.t for e in refused)
+    assert len(accepted) == 1 and accepted[0].t > fenced.t
+    assert fenced.t == last_heartbeat + SESSION
+    gaps = [b.t - a.t for a, b in zip(regs, regs[1:], strict=False)]
+    for n, gap in enumerate(gaps):  # one network round trip (1-5 ms) on top of the backoff
+        backoff = min(100 * 2 ** n, SESSION)
+        assert 0.98 * backoff <= gap <= 1.02 * backoff + 10, (n, gap)
+    [unfenced] = kit.events(sim, "broker.unfenced", broker=3)
+    assert accepted[0].t < unfenced.t <= accepted[0].t + 50  # caught up within a few 10 ms heartbeats
 
 
 # -- clean elections ----------------------------------------------------------------------------------

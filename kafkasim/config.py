@@ -81,6 +81,7 @@ _BROKER = (
     _B("log.cleaner.max.compaction.lag.ms", type="long", default=LONG_MAX, min=1, doc="Broker default for max.compaction.lag.ms."),
     _B("log.cleaner.min.cleanable.ratio", type="double", default=0.5, min=0.0, max=1.0, doc="Broker default for min.cleanable.dirty.ratio."),
     _B("log.message.timestamp.type", type="string", default="CreateTime", choices=("CreateTime", "LogAppendTime"), doc="Broker default for message.timestamp.type."),
+    _B("log.flush.interval.messages", type="long", default=LONG_MAX, min=1, doc="Broker default for flush.messages: fsync a partition's log once this many records are unflushed (default never)."),
     _B("message.max.bytes", type="int", default=1_048_588, min=0, doc="Broker default for max.message.bytes: largest record batch (after compression) a partition accepts, 1 MiB + 12 bytes of overhead."),
     _B("compression.type", type="string", default="producer", choices=("uncompressed", "zstd", "lz4", "snappy", "gzip", "producer"), doc="Broker default for the topic's compression.type: producer keeps each batch's codec, another value makes the broker recompress."),
     _B("auto.create.topics.enable", type="bool", default=True, modelled=False, doc="Create a topic on first metadata request for it. " + _NOT),
@@ -109,6 +110,7 @@ _TOPIC = (
     _T("retention.bytes", type="long", default=-1, broker_key="log.retention.bytes", doc="Oldest segments are deleted while a partition is larger than this; -1 means no size limit."),
     _T("segment.bytes", type="int", default=1_073_741_824, min=1_048_576, broker_key="log.segment.bytes", doc="The active segment rolls at this size; retention and compaction work on whole closed segments."),
     _T("segment.ms", type="long", default=604_800_000, min=1, broker_key="log.roll.ms", doc="The active segment rolls after this long even if not full, so time-based retention can delete it."),
+    _T("flush.messages", type="long", default=LONG_MAX, min=1, broker_key="log.flush.interval.messages", doc="Kafka fsyncs the log once this many records are unflushed; by default never (it relies on replication and the OS writing the page cache back), so a power loss can lose the last seconds of writes."),
     _T("max.message.bytes", type="int", default=1_048_588, min=0, broker_key="message.max.bytes", doc="Largest record batch (after compression) this topic accepts; larger gets MESSAGE_TOO_LARGE."),
     _T("min.insync.replicas", type="int", default=1, min=1, broker_key="min.insync.replicas", doc="acks=all writes fail with NOT_ENOUGH_REPLICAS while the ISR is smaller; since 3.7 the high watermark also stalls."),
     _T("unclean.leader.election.enable", type="bool", default=False, broker_key="unclean.leader.election.enable", doc="Allow an out-of-sync replica to lead when no ISR member is alive: the partition comes back, acknowledged data may be lost."),
@@ -181,7 +183,7 @@ _KAFKASIM = (
     _K("strict_min_isr", type="bool", default=True, doc="Kafka >= 3.7 (KAFKA-15583): the high watermark does not advance while |ISR| < min.insync.replicas; False gives the older rule."),
     _K("truncation", type="string", default="leader_epoch", choices=("leader_epoch", "high_watermark"), doc="How a new follower finds where to truncate: leader epochs (KIP-101/279/320), or its own HW (pre-0.11, can lose committed data)."),
     _K("eligible_leader_replicas", type="bool", default=False, modelled=False, doc="KIP-966: keep replicas dropped from a below-min ISR as clean election candidates (default on new 4.1+ clusters). kafkasim does not model it yet and accepts only false."),
-    _K("crash_model", type="string", default="process", choices=("process", "power_loss"), modelled=False, doc="process: a crashed broker keeps what it appended (page cache); power_loss: it loses the unflushed tail. kafkasim does not model it yet and accepts only process."),
+    _K("crash_model", type="string", default="process", choices=("process", "power_loss"), doc="process: a crashed broker keeps what it appended (page cache); power_loss: every broker crash is a power loss, losing what was not yet on disk (see the power-loss fault)."),
     _K("txn_epoch_bump_per_txn", type="bool", default=True, doc="KIP-890 part 2 (Kafka 4.0): bump the producer epoch at every transaction end so late markers cannot hit the next transaction."),
 )
 

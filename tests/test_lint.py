@@ -94,7 +94,6 @@ EXPECTED = [
     ("consumer-crash-redelivery", "K009", "faults[0].target", "consumer-crash-redelivery"),
     ("poll-timeout-eviction", "K012", "consumers[0].processing_ms", "poll-timeout-eviction"),
     ("consumer-lag-slow-consumer", "K013", "consumers[0].processing_ms", "consumer-lag-slow-consumer"),
-    ("truncation-high-watermark-loss", "K004", "topics[0].replication_factor", "min-isr-not-enough-replicas"),
     ("acks-1-lost-on-failover", "K001", "topics[0].name", "broadcast"),
     ("broadcast", "K003", "topics[0]", "unclean-election-enabled"),
     ("auto-commit-async-handoff-loss", "K015", "consumers[0].processing", "auto-commit-async-handoff-loss"),

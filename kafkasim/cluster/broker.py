@@ -121,14 +121,35 @@ class Broker:
         self._schedule_isr_check(self.incarnation)
         self.world.at(self.conf["log.retention.check.interval.ms"], self._retention, self.incarnation)
 
-    def crash(self) -> None:
-        """Process crash: in-flight requests and memory are gone; the log (page cache) survives."""
+    def crash(self, lose: str = "") -> None:
+        """Process crash: in-flight requests and memory are gone; the log (page cache) survives.
+
+        ``lose="unflushed"``: a power loss, the page cache is gone too and each log keeps only
+        what was on disk (:meth:`PartitionLog.durable_end`); the switch ``crash_model:
+        power_loss`` makes every crash one. ``lose="disk"``: the disk is gone, the broker
+        comes back with empty logs and re-replicates them from the leaders.
+        """
+        if not lose and self.cluster.switches.get("crash_model") == "power_loss":
+            lose = "unflushed"
         self.world.net.crash(self.name)
         self.world.emit("broker.crash", self.name, broker=self.id)
         self.nc.shutdown()
         self._reset_memory()
         for service in self.services:
             service.on_crash()
+        now = self.world.now
+        for tp in sorted(self.logs) if lose else ():
+            log = self.logs[tp]
+            end = log.log_start if lose == "disk" else log.durable_end(now)
+            if end < log.leo:
+                self.world.emit("log.truncate", self.name, topic=tp.topic, partition=tp.partition, broker=self.id,
+                                offset=end, dropped=log.leo - end,
+                                reason="disk_loss" if lose == "disk" else "power_loss")
+        if lose == "disk":
+            self.logs.clear()
+        else:
+            for log in self.logs.values() if lose else ():
+                log.lose_unflushed(now)
 
     def restart(self) -> None:
         """The process starts again: it must register with the controller before it heartbeats."""
@@ -207,7 +228,7 @@ class Broker:
         log = self.logs.get(tp)
         tconf = self.topics[tp.topic].config
         if log is None:
-            log = self.logs[tp] = PartitionLog(tconf["segment.bytes"], tconf["segment.ms"])
+            log = self.logs[tp] = PartitionLog(tconf["segment.bytes"], tconf["segment.ms"], tconf["flush.messages"])
         p = self.parts.get(tp)
         if p is not None:
             self._changed(tp)  # before the followers' state is reset by a new leadership

@@ -4,7 +4,15 @@ Kafka: ``UnifiedLog`` / ``LocalLog`` / ``LeaderEpochFileCache``.
 Segments are modelled by their base offsets only (no files): the active segment rolls at
 ``segment.bytes`` or ``segment.ms`` as Kafka rolls it on append, and retention deletes
 whole segments (``UnifiedLog.deleteOldSegments``). Sizes are modelled, payloads optional.
+
+Durability: an append is in the OS page cache, not on disk. Kafka fsyncs only when a
+segment rolls (``LocalLog.roll`` flushes what precedes the new segment) and when
+``flush.messages`` records are unflushed (``UnifiedLog.append``; default never: Kafka relies
+on replication). The OS writes dirty pages back by itself; kafkasim takes Linux's defaults:
+pages dirty for 30 s (``vm.dirty_expire_centisecs``) are written by the flusher that runs
+every 5 s (``vm.dirty_writeback_centisecs``). A power loss keeps only what is durable.
 """
+
 
 from __future__ import annotations
 
@@ -25,6 +33,10 @@ BATCH_OVERHEAD = 61
 RECORD_OVERHEAD = 8
 
 CONTROL_NONE, CONTROL_COMMIT, CONTROL_ABORT = 0, 1, 2
+
+#: Linux writeback (vm.dirty_expire_centisecs, vm.dirty_writeback_centisecs), in ms.
+DIRTY_EXPIRE_MS = 30_000
+DIRTY_WRITEBACK_MS = 5_000
 
 
 @dataclass(slots=True, eq=False)
@@ -93,9 +105,11 @@ class PartitionLog:
     """
 
     __slots__ = ("batches", "_bases", "log_start", "leo", "hw", "epochs", "producers", "size", "ongoing", "aborted",
-                 "segments", "segment_bytes", "segment_ms", "_active_size", "_active_first_ts")
+                 "segments", "segment_bytes", "segment_ms", "_active_size", "_active_first_ts", "flush_messages",
+                 "flushed", "_appended_at")
 
-    def __init__(self, segment_bytes: int = 1 << 30, segment_ms: int = 604_800_000) -> None:
+    def __init__(self, segment_bytes: int = 1 << 30, segment_ms: int = 604_800_000,
+                 flush_messages: int = 1 << 63) -> None:
         self.batches: list[RecordBatch] = []
         self._bases: list[int] = []
         self.log_start = 0
@@ -110,6 +124,9 @@ class PartitionLog:
         self.segment_bytes, self.segment_ms = segment_bytes, segment_ms
         self._active_size = 0
         self._active_first_ts = 0  # Kafka's rollingBasedTimestamp: the first batch's timestamp
+        self.flush_messages = flush_messages
+        self.flushed = 0  # offsets below this were fsynced by Kafka
+        self._appended_at: list[int] = []  # when each batch was appended (page cache age)
 
     def __repr__(self) -> str:
         return f"PartitionLog(log_start={self.log_start}, hw={self.hw}, leo={self.leo}, batches={len(self.batches)})"
@@ -127,6 +144,7 @@ class PartitionLog:
                     or t - self._active_first_ts > self.segment_ms):
                 self.segments.append(batch.base_offset)
                 self._active_size = 0
+                self.flushed = max(self.flushed, batch.base_offset)  # the rolled segment is fsynced
         if not self._active_size:
             self._active_first_ts = batch.timestamp
         self._active_size += batch.size
@@ -135,8 +153,11 @@ class PartitionLog:
             self.epochs.append((epoch, batch.base_offset))
         self.batches.append(batch)
         self._bases.append(batch.base_offset)
+        self._appended_at.append(batch.timestamp if now is None else now)
         self.leo = batch.base_offset + batch.count
         self.size += batch.size
+        if self.leo - self.flushed >= self.flush_messages:
+            self.flushed = self.leo
         if batch.producer_id >= 0:
             self.producers.record(batch)
             if batch.transactional:
@@ -245,7 +266,9 @@ class PartitionLog:
             self.size -= b.size
         del self.batches[i:]
         del self._bases[i:]
+        del self._appended_at[i:]
         self.leo = self.batches[-1].next_offset if self.batches else self.log_start
+        self.flushed = min(self.flushed, self.leo)
         self.hw = min(self.hw, self.leo)
         # Kafka: LeaderEpochFileCache.truncateFromEnd drops epochs starting at or past the new end
         self.epochs = [(e, s) for e, s in self.epochs if s < self.leo]
@@ -260,6 +283,19 @@ class PartitionLog:
         self._active_size = sum(b.size for b in active)
         self._active_first_ts = active[0].timestamp if active else 0
         return dropped
+
+    def durable_end(self, now: int) -> int:
+        """The offset below which everything is on disk at ``now``: fsynced by Kafka, or written
+        back by the OS (dirty for DIRTY_EXPIRE_MS at the flusher's last run)."""
+        written_back = (now // DIRTY_WRITEBACK_MS) * DIRTY_WRITEBACK_MS - DIRTY_EXPIRE_MS
+        i = bisect_right(self._appended_at, written_back)  # append times never decrease
+        end = self.batches[i - 1].next_offset if i else self.log_start
+        return max(end, min(self.flushed, self.leo))
+
+    def lose_unflushed(self, now: int) -> int:
+        """Power loss: keep what is durable at ``now`` (log recovery truncates the rest, and
+        the high watermark and epoch cache with it); returns records lost."""
+        return self.truncate_to(self.durable_end(now))
 
     def segment_spans(self) -> list[tuple[int, int, int, int]]:
         """(base offset, upper offset, bytes, largest timestamp) of each segment, oldest first;
@@ -284,6 +320,7 @@ class PartitionLog:
         if i:
             del self.batches[:i]
             del self._bases[:i]
+            del self._appended_at[:i]
             self.log_start = self.batches[0].base_offset if self.batches else self.leo
             self.epochs = _trim_epochs(self.epochs, self.log_start)
             self.segments = [self.log_start, *(b for b in self.segments if b > self.log_start)]
@@ -294,8 +331,9 @@ class PartitionLog:
         """Empty the log and start it at ``offset`` (a follower behind the leader's log start)."""
         self.batches.clear()
         self._bases.clear()
+        self._appended_at.clear()
         self.size = 0
-        self.log_start = self.leo = self.hw = offset
+        self.log_start = self.leo = self.hw = self.flushed = offset
         self.segments, self._active_size = [offset], 0
         self.epochs = []
         self.producers = ProducerStateTable()

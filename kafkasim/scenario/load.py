@@ -41,7 +41,8 @@ REQUIRED = object()
 # sizes beyond these would exhaust memory long before teaching anything
 MAX_BROKERS, MAX_PARTITIONS, MAX_MEMBERS = 1_000, 100_000, 10_000
 MAX_RECORDS, MAX_KEYS = 100_000_000, 1_000_000
-FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall", "pause", "add-partitions")
+FAULT_ACTIONS = ("crash", "restart", "cut", "heal", "slow", "drop", "close", "stall", "pause", "power-loss", "disk-loss",
+                 "add-partitions")
 #: auto: enable.auto.commit inside poll(); after-poll: commitSync of the polled offsets once processed;
 #: after-poll-async: commitAsync of them (not awaited, not retried); after-record: commitSync per record;
 #: before-processing: commitSync before processing (at-most-once); none: never commit.
@@ -633,10 +634,13 @@ def _faults(r: Reader, top: dict, nodes: set[str], duration: int,
             out.append(Fault(at, action, topic=topic, partitions=n))
             adds.append((at, i, topic, n))
             continue
-        if action in ("crash", "restart", "close", "stall", "pause"):
+        if action in ("crash", "restart", "close", "stall", "pause", "power-loss", "disk-loss"):
             target = node("target")
             kind = ("broker" if target.startswith("broker-") or roles.is_role(target) else "consumer" if target in consumer_names
                     else "producer" if target in producer_names else "other")
+            if action in ("power-loss", "disk-loss") and kind != "broker":
+                raise r.error((*p, "target"), f"{action} of '{target}': only brokers lose power or disks "
+                              "(restart them with action: restart)")
             if kind == "producer" and action not in ("crash", "restart", "pause"):
                 raise r.error((*p, "action"), f"{action} of producer '{target}' is not modelled; only crash, "
                               "restart and pause")

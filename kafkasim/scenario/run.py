@@ -628,10 +628,10 @@ def _apply_fault(sim: Simulation, f: Fault) -> None:
         elif f.action == "stall":
             app.stall(f.duration_ms)
         return
-    if f.action == "crash":
+    if f.action in ("crash", "power-loss", "disk-loss"):
         b = sim.cluster.broker(f.target)
         if b.alive:
-            b.crash()
+            b.crash({"crash": "", "power-loss": "unflushed", "disk-loss": "disk"}[f.action])
     elif f.action == "restart":
         b = sim.cluster.broker(f.target)
         if not b.alive:

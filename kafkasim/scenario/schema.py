@@ -315,7 +315,7 @@ def _workload() -> dict[str, Any]:
 
 def _fault() -> dict[str, Any]:
     s = _obj("fault", "one scheduled fault: at_ms, action and its target")
-    node = ["crash", "restart", "close", "stall", "pause"]
+    node = ["crash", "restart", "close", "stall", "pause", "power-loss", "disk-loss"]
     link = [a for a in FAULT_ACTIONS if a not in node and a != "add-partitions"]
     s["allOf"] = [
         {"if": {"properties": {"action": {"enum": node}}, "required": ["action"]}, "then": {"required": ["target"]}},

@@ -72,7 +72,8 @@ KINDS: dict[str, str] = {
     "isr.change": "The ISR of a partition changed (isr, reason: shrink|expand|fenced|election).",
     # log and replication
     "log.append": "The leader appended a batch (offset = base offset, count, leader_epoch, producer/rec identify the produce calls).",
-    "log.truncate": "A replica truncated its log to `offset` (reason: leader_epoch|high_watermark|unclean).",
+    "log.truncate": ("A replica truncated its log to `offset` (reason: leader_epoch|high_watermark|unclean), or lost its "
+                     "tail to a power loss (power_loss) or everything to a disk loss (disk_loss)."),
     "replica.leo": "A follower's log end offset after a fetch (leo).",
     "hw.advance": "The leader's high watermark moved to `hw`.",
     "log.retention": "Retention deleted segments: the log start offset moved to `log_start`.",

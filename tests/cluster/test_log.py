@@ -334,3 +334,38 @@ def test_retention_boundary_segments_survive_truncation_and_deletion() -> None:
     log.append(_timed(5, 9))
     log.append(_timed(6, 9))  # 4 and 5 fill the segment: 6 rolls
     assert log.segments == [4, 6]
+
+
+# -- durability: what a power loss keeps -----------------------------------------------------------
+def test_power_loss_keeps_what_linux_writeback_wrote_30_s_after_append_every_5_s() -> None:
+    """Nothing is fsynced by default: a batch is on disk once the OS flusher (every 5 s) finds
+    it dirty for 30 s; a power loss truncates the rest, HW and epoch cache with it."""
+    log = PartitionLog()
+    for t in (0, 4_000, 9_000, 12_000, 20_000):  # one batch of 10 at each time
+        log.append(make_batch(log.leo, 10, epoch=t // 10_000), now=t)
+    log.hw = log.leo
+    # at 44 999 the flusher last ran at 40 000: it wrote what was dirty since 10 000 or before
+    assert log.durable_end(44_999) == 30
+    assert log.durable_end(45_000) == 40  # it ran at 45 000: the batch of 12 000 too
+    assert log.durable_end(29_999) == 0
+    assert log.lose_unflushed(44_999) == 20
+    assert (log.leo, log.hw) == (30, 30)
+    assert log.epochs == [(0, 0)]  # epoch 1 started at offset 30, now past the end
+    log.append(make_batch(30, 5, epoch=2), now=50_000)  # the log goes on at its new end
+    assert log.leo == 35
+
+
+@pytest.mark.parametrize(("flush_messages", "durable"), [(1, 50), (20, 40), (1 << 63, 0)])
+def test_flush_messages_fsyncs_once_that_many_records_are_unflushed(flush_messages: int, durable: int) -> None:
+    log = PartitionLog(flush_messages=flush_messages)
+    for i in range(5):
+        log.append(make_batch(log.leo, 10), now=1_000 + i)
+    assert log.durable_end(2_000) == durable
+
+
+def test_a_segment_roll_fsyncs_the_segment_before_it() -> None:
+    log = PartitionLog(segment_bytes=250)
+    for i in range(5):
+        log.append(make_batch(log.leo, 10, size=100), now=i)
+    assert log.segments == [0, 20, 40]
+    assert log.durable_end(10) == 40

@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from kafkasim.check.report import build_result
 from kafkasim.scenario.load import loads
 from kafkasim.scenario.run import build, finish
-from kafkasim.testing.faults import fault_schedules
+from kafkasim.testing.faults import DATA_LOSS_KINDS, fault_schedules
 
 BROKERS = ("broker-1", "broker-2", "broker-3")
 CLIENTS = ("app", "reader-1")
@@ -92,6 +92,36 @@ def test_acks_all_keeps_every_guarantee_under_any_fault_schedule(faults: list[di
     kinds = {a["kind"] for a in result["anomalies"]}
     assert not kinds & {"lost-write", "duplicate", "nonmonotonic-send"}, (kinds, faults)
     assert diverged_replicas(sim) == [], faults
+
+
+@settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(fault_schedules(BROKERS, CLIENTS, quiet_from_ms=20_000, max_episodes=1, kinds=DATA_LOSS_KINDS))
+def test_acks_all_loses_nothing_when_one_broker_loses_its_power_or_disk(faults: list[dict[str, Any]]) -> None:
+    """RF 3, min.insync.replicas 2: an acknowledged record is in two page caches at least, so
+    one broker losing what was not on disk (or its whole disk) loses nothing; it comes back
+    and copies what it lost from the leaders."""
+    sim, result = play(scenario(faults))
+    d = result["stats"]["delivery"]
+    assert d["lost_acknowledged"] == 0, faults
+    assert d["acknowledged"] + d["failed"] == d["sent"], ("records left unresolved", faults)
+    assert diverged_replicas(sim) == [], faults
+
+
+def test_two_overlapping_power_losses_can_lose_acknowledged_records() -> None:
+    """What Kafka loses, kafkasim loses: broker-3 is back but still copying when broker-1 and
+    broker-2 lose power; broker-2 was the last ISR replica and comes back without the last
+    half minute, is elected, and everything acknowledged since is gone."""
+    faults = [{"at_ms": 2600, "action": "power-loss", "target": "broker-3"},
+              {"at_ms": 3000, "action": "restart", "target": "broker-3"},
+              {"at_ms": 11300, "action": "power-loss", "target": "broker-1"},
+              {"at_ms": 15800, "action": "power-loss", "target": "broker-2"},
+              {"at_ms": 19400, "action": "restart", "target": "broker-2"},
+              {"at_ms": 19500, "action": "restart", "target": "broker-1"}]
+    sim, result = play(scenario(faults))
+    assert result["stats"]["delivery"]["lost_acknowledged"] > 0
+    assert result["stats"]["cluster"]["unclean_elections"] == 0  # clean elections all along
+    assert diverged_replicas(sim) == []
 
 
 class Found(Exception):

@@ -440,3 +440,40 @@ def test_produce_many_behind_a_retried_batch_keeps_numbering_records_forward() -
     p.produce_many("t", None, 3, 100)
     newest = p._queues[tp][-1]
     assert (newest.rec, newest.count, p._rec_next[tp]) == (12, 3, 15)
+
+
+def test_a_batch_that_timed_out_in_a_failover_is_retried_first_with_its_sequence() -> None:
+    """#12 defect 3, by Kafka's rules: with max.in.flight 1, a batch whose request timed out
+    (its leader cut off, then replaced) is retried with the same producer epoch and sequence
+    until it succeeds, and nothing after it is sent before: no epoch bump (KIP-360 bumps only
+    after a batch failed for the application), the log in order, no copy twice."""
+    from kafkasim.scenario.load import loads
+    from kafkasim.scenario.run import run
+
+    res = run(loads("""
+name: d3
+seed: 3
+duration_ms: 60000
+cluster: {brokers: 3}
+topics: [{name: t, partitions: 1, replication_factor: 3, config: {min.insync.replicas: 2}}]
+producers:
+  - name: p
+    config: {acks: all, max.in.flight.requests.per.connection: 1, request.timeout.ms: 3000}
+    workload: {topic: t, count: 1000, rate_per_s: 100}
+faults:
+  - {at_ms: 4000, action: cut, from: broker-1, to: [p, broker-2, broker-3, controller]}
+"""))
+    sends = [e.data for e in res.trace.events if e.kind == "produce.send"]
+    timed_out = {e.data["rec"] for e in res.trace.events if e.kind == "produce.error"}
+    assert len(timed_out) == 1, "one batch was in flight when the leader was cut off"
+    (rec,) = timed_out
+    i = next(k for k, d in enumerate(sends) if d["rec"] == rec)
+    retries = [d for d in sends[i:] if d["rec"] == rec]
+    assert len(retries) >= 3 and {d["base_sequence"] for d in retries} == {sends[i]["base_sequence"]}
+    assert [d["rec"] for d in sends[i:i + len(retries)]] == [rec] * len(retries), "nothing overtook it"
+    assert retries[-1]["broker"] != 1, "it succeeded on the new leader"
+    inits = [e for e in res.trace.events if e.kind == "producer.init"]
+    assert len(inits) == 1, "the one InitProducerId at the start: no epoch bump"
+    d = res.result["stats"]["delivery"]
+    assert (d["acknowledged"], d["duplicates"], d["lost_acknowledged"]) == (1000, 0, 0)
+    assert not [a for a in res.result["anomalies"] if a["kind"] in ("duplicate", "nonmonotonic-send")]

@@ -84,7 +84,7 @@ def test_acks_1_shows_the_lost_records_in_red() -> None:
 
 def test_failures_by_error_and_duplicates_beside_the_bar() -> None:
     [ax] = delivery_figure(trace_of("min-isr-not-enough-replicas")).axes
-    assert segments(ax, "billing") == {"acknowledged (still in the log)": 2695, "failed: _MSG_TIMED_OUT": 1305}
+    assert segments(ax, "billing") == {"acknowledged (still in the log)": 2643, "failed: _MSG_TIMED_OUT": 1357}
     [ax] = delivery_figure(trace_of("lost-response-duplicate")).axes
     assert segments(ax, "app") == {"acknowledged (still in the log)": 1000}
     [dup] = [p for p in ax.patches if p.get_gid() == "dup:app"]

@@ -144,7 +144,7 @@ def test_drop_kills_the_connection_never_one_message_in_the_middle() -> None:
 def test_drop_with_reset_tells_the_client() -> None:
     w = world("a", "b", latency=Latency(3, 3))
     resets: list[int] = []
-    conn = w.net.connect("a", "b", on_reset=lambda: resets.append(w.now))
+    conn = w.net.connect("a", "b", on_reset=lambda _conn: resets.append(w.now))
     w.net.drop("b", "a", 1, reset=True)  # the server's answer is lost, and the connection reset
     w.net.transmit_reply(conn, lambda: None, ())
     w.run(50)
@@ -196,7 +196,7 @@ def test_crash_loses_messages_in_flight_to_the_process_even_if_it_restarts() -> 
 def test_a_crash_resets_the_connections_the_process_served_one_latency_later() -> None:
     w = world("a", "b", "c", latency=Latency(3, 3))
     seen: list = []
-    conns = {n: w.net.connect(n, "b", on_reset=lambda n=n: seen.append((n, w.now))) for n in ("a", "c")}
+    conns = {n: w.net.connect(n, "b", on_reset=lambda _conn, n=n: seen.append((n, w.now))) for n in ("a", "c")}
     late = Inbox(w)
     w.run(10)
     w.net.transmit_reply(conns["a"], late, ("answer already on the wire",))
@@ -209,8 +209,8 @@ def test_a_crash_resets_the_connections_the_process_served_one_latency_later() -
 def test_a_reset_over_a_cut_link_waits_for_the_heal_and_none_reaches_a_restarted_client() -> None:
     w = world("a", "b", "d", latency=Latency(5, 5))
     seen: list = []
-    conn_a = w.net.connect("a", "b", on_reset=lambda: seen.append(("a", w.now)))
-    w.net.connect("d", "b", on_reset=lambda: seen.append(("d", w.now)))
+    conn_a = w.net.connect("a", "b", on_reset=lambda _conn: seen.append(("a", w.now)))
+    w.net.connect("d", "b", on_reset=lambda _conn: seen.append(("d", w.now)))
     w.net.cut("b", "a", both=False)  # the reset cannot reach a yet
     w.net.crash("b")
     w.run(1)

@@ -366,10 +366,16 @@ class _Delivery:
 
     def arrive(self) -> None:
         link = self.link
-        if link.up and not link.backlog:
-            self()
-        else:
+        if not link.up or link.backlog:
             link.backlog.append(self)  # stalled: the cut holds it, or earlier stalled bytes
+            return
+        # self() inlined (one call less per message)
+        d, paused = self.d, self.net.paused
+        if paused and d.name in paused:
+            paused[d.name].deliveries.append(self)
+            return
+        if self.conn.open and d.incarnation == self.d_inc and d.alive:
+            self.handler(*self.args)
 
     def __call__(self) -> None:
         # bytes already on the wire arrive even if the sender died meanwhile; a receiver that

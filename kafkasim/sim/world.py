@@ -188,8 +188,10 @@ class Timers:
             raise ValueError(f"negative delay {delay}")
         env = self.env
         t = Timer(self, env._now + delay, next(env._eid), fn, args)  # the id a Timeout would take
-        heappush(self._heap, (t.at, t.eid, t))
-        self._queue_head()
+        heap = self._heap
+        heappush(heap, (t.at, t.eid, t))
+        if not heap[0][2].queued:  # else _queue_head has nothing to do
+            self._queue_head()
         return t
 
     def _queue_head(self) -> None:

@@ -544,22 +544,22 @@ class Consumer:
             st = self.state.get(tp)
             if st is None or st.position != parts[tp].offset:
                 continue
-            if d.error is E.OFFSET_OUT_OF_RANGE:
-                policy = self.conf["auto.offset.reset"]
-                if policy == "none":
-                    self._error(tp, E.OFFSET_OUT_OF_RANGE)
-                else:
-                    st.position = None
-                    self._reset(tp, policy)
-                continue
             if d.error is not NONE:
-                refresh = True
+                if d.error is E.OFFSET_OUT_OF_RANGE:
+                    policy = self.conf["auto.offset.reset"]
+                    if policy == "none":
+                        self._error(tp, E.OFFSET_OUT_OF_RANGE)
+                    else:
+                        st.position = None
+                        self._reset(tp, policy)
+                else:
+                    refresh = True
                 continue
             st.hw, st.log_start = d.hw, d.log_start
             pos = st.position
             # read_committed: batches of aborted transactions are dropped here, as the Java
             # consumer does with the fetch response's AbortedTransactions list
-            aborted = sorted(d.aborted, key=lambda a: a[1])
+            aborted = sorted(d.aborted, key=lambda a: a[1]) if d.aborted else []
             active: set[int] = set()
             for b in d.batches:
                 if b.next_offset <= pos:

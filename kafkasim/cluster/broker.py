@@ -54,7 +54,7 @@ E = KafkaError
 NONE = KafkaError.NONE  # a module constant: looking an enum member up costs ~80 ns (Python 3.11)
 
 
-@dataclass
+@dataclass(slots=True, eq=False)
 class ProduceContext:
     """One produce request in the broker's purgatory: partitions still waiting for the HW."""
 
@@ -459,10 +459,12 @@ class Broker:
                 cp = s.partitions[tp] = CachedPartition(fp)
                 fresh[tp] = cp
             else:
-                self._settle(s, tp)
+                if tp not in s.dirty:  # else FetchSession.settle has nothing to do
+                    self._settle(s, tp)
                 cp.fetch = fp
             s.dirty.add(tp)
-        self._register(s, fresh)
+        if fresh:
+            self._register(s, fresh)
 
     def _register(self, s: FetchSession, tps: Any) -> None:
         for tp in tps:
@@ -787,6 +789,7 @@ class Fetcher:
             return
         self.attempt += 1
         world = b.world
+        now = world.now
         self.session.handle_response(resp.session_id, resp.error is NONE)
         backoff = resp.error is not NONE
         for tp, d in resp.partitions.items():
@@ -798,18 +801,18 @@ class Fetcher:
             if d.diverging_epoch is not None:
                 self._truncate(p, d.diverging_epoch)
                 continue
-            if d.error is E.OFFSET_OUT_OF_RANGE and log.leo < d.log_start:
-                log.reset_to(d.log_start)
-                world.emit("log.truncate", b.name, topic=tp.topic, partition=tp.partition, broker=b.id,
-                           offset=log.leo, dropped=0, reason="out_of_range")
-                continue
             if d.error is not NONE:
-                backoff = True
+                if d.error is E.OFFSET_OUT_OF_RANGE and log.leo < d.log_start:
+                    log.reset_to(d.log_start)
+                    world.emit("log.truncate", b.name, topic=tp.topic, partition=tp.partition, broker=b.id,
+                               offset=log.leo, dropped=0, reason="out_of_range")
+                else:
+                    backoff = True
                 continue
             appended = False
             for batch in d.batches:
                 if batch.base_offset == log.leo:
-                    log.append(batch, world.now)
+                    log.append(batch, now)
                     appended = True
             new_hw = min(d.hw, log.leo)
             if new_hw > log.hw:

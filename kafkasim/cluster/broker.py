@@ -90,7 +90,7 @@ class Broker:
         self.services: list[Any] = []  # e.g. the group coordinator: told of leadership changes and crashes
         self.timers = self.world.timers()  # request deadlines, nearly all cancelled by their answer
         self._reset_memory()
-        self.world.net.add_node(self.name, "broker")
+        self._node = self.world.net.add_node(self.name, "broker")  # the same Node across crashes and restarts
 
     def _reset_memory(self) -> None:
         self.parts: dict[TopicPartition, Partition] = {}
@@ -112,7 +112,7 @@ class Broker:
 
     @property
     def alive(self) -> bool:
-        return self.world.net.node(self.name).alive
+        return self._node.alive
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -396,6 +396,8 @@ class Broker:
 
     # -- high watermark -------------------------------------------------------------------------
     def _maybe_advance_hw(self, p: Partition) -> None:
+        if p.log.leo <= p.log.hw:
+            return  # already at the LEO (Partition.new_hw would say None)
         hw = p.new_hw(self.world.now, self.conf["replica.lag.time.max.ms"], self.fenced)
         if hw is None:
             return
@@ -415,8 +417,13 @@ class Broker:
             self.world.net.send(self.name, req.client, reply, FetchResponse({}, req.session_id, s))
             return
         data = self._read_session(s)
-        if req.max_wait_ms <= 0 or any(d.batches or d.error is not NONE or d.diverging_epoch
-                                       for d in data.values()):
+        urgent = req.max_wait_ms <= 0
+        if not urgent:
+            for d in data.values():
+                if d.batches or d.error is not NONE or d.diverging_epoch:
+                    urgent = True
+                    break
+        if urgent:
             self._respond_fetch(s, data, reply)
             return
         df = s.parked = DelayedFetch(s, reply, self._park_seq)
@@ -584,12 +591,14 @@ class Broker:
             return self._read_follower(p, s.replica_id, fp, now, budget)
         log = p.log
         committed = s.isolation_level == "read_committed"
-        upper = log.lso if committed else log.hw
+        lso = log.lso
+        upper = lso if committed else log.hw
         if fp.offset < log.log_start or fp.offset > log.leo:
-            return FetchPartitionData(E.OFFSET_OUT_OF_RANGE, log.hw, log.lso, log.log_start)
-        batches = log.read(fp.offset, upper, min(fp.max_bytes, budget)) if budget > 0 else []
+            return FetchPartitionData(E.OFFSET_OUT_OF_RANGE, log.hw, lso, log.log_start)
+        # (log.read has nothing at or past ``upper``: not called then)
+        batches = log.read(fp.offset, upper, min(fp.max_bytes, budget)) if budget > 0 and fp.offset < upper else []
         aborted = log.aborted_in(fp.offset, upper) if committed and batches else []
-        return FetchPartitionData(NONE, log.hw, log.lso, log.log_start, batches, aborted=aborted)
+        return FetchPartitionData(NONE, log.hw, lso, log.log_start, batches, aborted=aborted)
 
     def _read_follower(self, p: Partition, replica: int, fp: FetchPartition, now: int,
                        budget: int) -> FetchPartitionData:
@@ -605,7 +614,8 @@ class Broker:
         if p.pending_isr is None and replica not in p.isr and p.can_join_isr(replica):
             self._alter_isr(p, tuple(sorted((*p.isr, replica))))
         self._maybe_advance_hw(p)
-        batches = log.read(fp.offset, log.leo, min(fp.max_bytes, budget)) if budget > 0 else []
+        leo = log.leo
+        batches = log.read(fp.offset, leo, min(fp.max_bytes, budget)) if budget > 0 and fp.offset < leo else []
         return FetchPartitionData(NONE, log.hw, log.hw, log.log_start, batches)
 
     # -- ISR changes (leader-driven, committed by the controller) --------------------------------

@@ -290,9 +290,7 @@ class Network:
         if not (s.alive and d.alive):
             return False  # connection refused: the process is not running
         if type(handler) is Reply:
-            conn = handler.conn
-            handler = handler.fn
-            return self.transmit_reply(conn, handler, args)
+            return self.transmit_reply(handler.conn, handler.fn, args)
         conn = self._conns.get((src, dst, UNTRACKED))
         if conn is None or conn.dead or not self.usable(conn):
             conn = self.connect(src, dst, UNTRACKED)

@@ -12,7 +12,7 @@ import hashlib
 import random
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import simpy
@@ -176,11 +176,12 @@ class Timers:
     it is set), so everything fires in exactly the order it would with one Timeout per timer.
     """
 
-    __slots__ = ("env", "_heap")
+    __slots__ = ("env", "_heap", "_compact_at")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self._heap: list[tuple[int, int, Timer]] = []
+        self._compact_at = 64  # heap length at which cancelled timers are swept out (see _compact)
 
     def add(self, delay: int, fn: Callable[..., Any], *args: Any) -> Timer:
         """Call ``fn(*args)`` after ``delay`` ms unless the returned timer is cancelled first."""
@@ -190,9 +191,23 @@ class Timers:
         t = Timer(self, env._now + delay, next(env._eid), fn, args)  # the id a Timeout would take
         heap = self._heap
         heappush(heap, (t.at, t.eid, t))
+        if len(heap) >= self._compact_at:
+            self._compact()
         if not heap[0][2].queued:  # else _queue_head has nothing to do
             self._queue_head()
         return t
+
+    def _compact(self) -> None:
+        """Sweep the cancelled timers out of the heap, but for any still in simpy's queue.
+
+        A cancelled timer otherwise stays in the heap until it reaches the head: with 30 s
+        request deadlines that is thousands of entries, which every push and pop pays for.
+        Nothing that fires changes: only live and queued timers are ever acted on. The next
+        sweep waits until the heap has doubled, so a heap of live timers costs little."""
+        heap = self._heap
+        heap[:] = [e for e in heap if e[2].live or e[2].queued]
+        heapify(heap)
+        self._compact_at = max(64, 2 * len(heap))
 
     def _queue_head(self) -> None:
         """Keep one simpy event at or before the earliest live timer: the head's own, or that of

@@ -10,7 +10,7 @@ Interval = tuple[int, int]
 def merge(items: Iterable[Interval]) -> list[Interval]:
     """Sorted, disjoint, non-adjacent union of ``items``."""
     out: list[Interval] = []
-    for lo, hi in sorted(i for i in items if i[1] > i[0]):
+    for lo, hi in sorted([i for i in items if i[1] > i[0]]):
         if out and lo <= out[-1][1]:
             if hi > out[-1][1]:
                 out[-1] = (out[-1][0], hi)

@@ -27,12 +27,26 @@ RECONNECT_BACKOFF_MS = 50  # Kafka's reconnect.backoff.ms default
 RECONNECT_BACKOFF_MAX_MS = 1_000  # reconnect.backoff.max.ms
 
 
-@dataclass(eq=False)
+@dataclass(slots=True, eq=False)
 class InFlightRequest:
+    """A request awaiting its answer; it is the callback its :class:`Reply` carries back."""
+
+    peer: _Peer
     reply: Callable[..., Any]
     on_error: Callable[[KafkaError], None] | None
     timer: Timer | None = None
     done: bool = False
+
+    def __call__(self, *resp: Any) -> None:
+        """The answer arrived (unless the request already timed out or failed)."""
+        if self.done:
+            return
+        self.done = True
+        self.timer.cancel()
+        peer = self.peer
+        peer.inflight.remove(self)
+        peer.failures = 0
+        self.reply(*resp)
 
 
 @dataclass(eq=False)
@@ -70,7 +84,8 @@ class NetworkClient:
         request.timeout.ms), or the connection is reset first, ``on_error`` gets
         REQUEST_TIMED_OUT or NETWORK_EXCEPTION instead, and the response will never arrive.
         """
-        net = self.world.net
+        world = self.world
+        net = world.net
         peer = self._peers.get((server, channel))
         if peer is None:
             peer = self._peers[(server, channel)] = _Peer()
@@ -82,30 +97,22 @@ class NetworkClient:
                                            on_reset=partial(self._on_reset, peer))  # no cycle through conn
             if conn is None:
                 return False
-            peer.opened_at = max(self.world.now, peer.reconnect_at)  # the attempt, once backed off
+            peer.opened_at = max(world.now, peer.reconnect_at)  # the attempt, once backed off
         i = len(args) - 1
         while i >= 0 and not callable(args[i]):
             i -= 1
         if i < 0:
             return net.request(conn, handler, args)
-        r = InFlightRequest(args[i], on_error)
-        reply = Reply(conn, lambda *resp: self._answered(peer, r, resp))
+        r = InFlightRequest(peer, args[i], on_error)
+        reply = Reply(conn, r)
         net.request(conn, handler, (*args[:i], reply, *args[i + 1:]))
         peer.inflight.append(r)
         # the deadline runs from when the request can leave: after the reconnect backoff
-        wait = max(0, conn.ready_at - self.world.now)
-        r.timer = self._timers.add(wait + (self.request_timeout_ms if timeout_ms is None else timeout_ms),
+        wait = conn.ready_at - world.now
+        r.timer = self._timers.add((wait if wait > 0 else 0)
+                                   + (self.request_timeout_ms if timeout_ms is None else timeout_ms),
                                    self._timed_out, peer, r)
         return True
-
-    def _answered(self, peer: _Peer, r: InFlightRequest, resp: tuple) -> None:
-        if r.done:
-            return
-        r.done = True
-        r.timer.cancel()
-        peer.inflight.remove(r)
-        peer.failures = 0
-        r.reply(*resp)
 
     def _timed_out(self, peer: _Peer, r: InFlightRequest) -> None:
         if not r.done:

@@ -83,23 +83,28 @@ class Partition:
         rule (Kafka >= 3.7) it does not move at all while the committed ISR is smaller than
         min(min.insync.replicas, RF) (``isUnderMinIsr``).
         """
-        if self.strict_min_isr and len(self.isr) < self.effective_min_isr:
+        log = self.log
+        leo = log.leo
+        if leo <= log.hw:
+            return None  # the HW never passes the LEO: nothing below can move it
+        if self.strict_min_isr and len(self.isr) < min(self.min_isr, len(self.replicas)):
             return None
-        isr = self.maximal_isr()
-        hw = self.log.leo
-        for r, f in self.followers.items():
+        isr = self.isr if self.pending_isr is None else self.maximal_isr()
+        hw = leo
+        followers = self.followers
+        for r, f in followers.items():
             if r in isr:
                 if f.leo < 0:
                     return None
             elif now is None or f.leo < 0 or r in ineligible or not (
-                    f.leo == self.log.leo or now - f.last_caught_up <= max_lag_ms):
+                    f.leo == leo or now - f.last_caught_up <= max_lag_ms):
                 continue  # not a caught-up, ISR-eligible (unfenced) replica waiting to join
             if f.leo < hw:
                 hw = f.leo
         for r in isr:
-            if r != self.broker_id and r not in self.followers:
+            if r != self.broker_id and r not in followers:
                 return None
-        return hw if hw > self.log.hw else None
+        return hw if hw > log.hw else None
 
     def update_follower(self, replica: int, fetch_offset: int, now: int) -> FollowerState:
         """Record a follower fetch at ``fetch_offset`` (its LEO); Kafka's lastCaughtUpTime rule."""

@@ -25,7 +25,10 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from heapq import heappush
 from typing import TYPE_CHECKING, Any
+
+from simpy.core import NORMAL
 
 if TYPE_CHECKING:
     import networkx as nx
@@ -287,9 +290,7 @@ class Network:
         if not (s.alive and d.alive):
             return False  # connection refused: the process is not running
         if type(handler) is Reply:
-            conn = handler.conn
-            handler = handler.fn
-            return self.transmit_reply(conn, handler, args)
+            return self.transmit_reply(handler.conn, handler.fn, args)
         conn = self._conns.get((src, dst, UNTRACKED))
         if conn is None or conn.dead or not self.usable(conn):
             conn = self.connect(src, dst, UNTRACKED)
@@ -299,57 +300,80 @@ class Network:
         """Send ``handler(*args)`` from the client to the server of ``conn``."""
         if conn.dead:
             return True  # into a connection that died silently: the sender cannot tell
-        return self._transmit(conn, self._nodes[conn.server], self._links[(conn.client, conn.server)],
-                              handler, args, conn.server_inc)
+        link = self._links[(conn.client, conn.server)]
+        if link.drop_next:
+            return self._lose(conn, link)
+        return self._schedule(conn, self._nodes[conn.server], link, handler, args, conn.server_inc)
 
     def transmit_reply(self, conn: Connection, handler: Callable[..., Any], args: tuple) -> bool:
         if conn.dead or not conn.open:
             return True  # lost with its connection: the server cannot tell
-        return self._transmit(conn, self._nodes[conn.client], self._links[(conn.server, conn.client)],
-                              handler, args, conn.client_inc)
+        link = self._links[(conn.server, conn.client)]
+        if link.drop_next:
+            return self._lose(conn, link)
+        return self._schedule(conn, self._nodes[conn.client], link, handler, args, conn.client_inc)
 
     def _delay(self, link: Link) -> int:
         return link.latency.sample(self._rng) + link.extra_ms
 
-    def _transmit(self, conn: Connection, d: Node, link: Link, handler: Callable[..., Any], args: tuple,
-                  d_inc: int) -> bool:
-        if link.drop_next:
-            link.drop_next -= 1
-            if link.drop_reset:
-                self._reset(conn)
-            else:
-                conn.dead = True
-            return True  # sent, and lost on the way with its connection: the sender cannot tell
-        return self._schedule(conn, d, link, handler, args, d_inc)
+    def _lose(self, conn: Connection, link: Link) -> bool:
+        """The message is one of the link's ``drop_next``: lost, and its connection with it."""
+        link.drop_next -= 1
+        if link.drop_reset:
+            self._reset(conn)
+        else:
+            conn.dead = True
+        return True  # sent, and lost on the way with its connection: the sender cannot tell
 
     def _schedule(self, conn: Connection, d: Node, link: Link, handler: Callable[..., Any], args: tuple,
                   d_inc: int) -> bool:
         env = self.world.env
-        now = env.now
-        arrival = max(now + self._delay(link), link.last_arrival, conn.ready_at)
+        now = env._now
+        lat = link.latency
+        # Latency.sample inlined: the same draws (none for a constant latency)
+        delay = lat.min if lat.dist == "constant" or lat.max <= lat.min else self._rng.randint(lat.min, lat.max)
+        arrival = now + delay + link.extra_ms
+        if arrival < link.last_arrival:
+            arrival = link.last_arrival
+        if arrival < conn.ready_at:
+            arrival = conn.ready_at
         link.last_arrival = arrival
-        env.timeout(arrival - now).callbacks.append(_Delivery(self, conn, d, link, handler, args, d_inc).arrive)
+        # the delivery is its own simpy event, queued as env.timeout(arrival - now) would be (same id)
+        heappush(env._queue, (arrival, NORMAL, next(env._eid), _Delivery(self, conn, d, link, handler, args, d_inc)))
         return True
 
 
 class _Delivery:
     """One message on the wire to ``d``: it arrives at its time, is held by a cut or a pause, and
     is handled if its connection still stands. (A plain object, not a closure that names itself:
-    that would be a reference cycle per message, freed only by the cyclic collector.)"""
+    that would be a reference cycle per message, freed only by the cyclic collector.)
 
-    __slots__ = ("net", "conn", "d", "link", "handler", "args", "d_inc")
+    It is also the simpy event that brings it: simpy's ``step`` reads an event's ``callbacks``
+    and ``_ok`` only, and calls each callback with the event, so ``callbacks`` holds the plain
+    function :meth:`arrive` (no bound method: no cycle) and simpy calls ``arrive(delivery)``.
+    """
+
+    __slots__ = ("net", "conn", "d", "link", "handler", "args", "d_inc", "callbacks")
+    _ok = True  # a triggered, successful event
 
     def __init__(self, net: Network, conn: Connection, d: Node, link: Link, handler: Callable[..., Any],
                  args: tuple, d_inc: int) -> None:
         self.net, self.conn, self.d, self.link, self.handler, self.args, self.d_inc = (
             net, conn, d, link, handler, args, d_inc)
+        self.callbacks = [_Delivery.arrive]
 
-    def arrive(self, _ev: Any) -> None:
+    def arrive(self) -> None:
         link = self.link
-        if link.up and not link.backlog:
-            self()
-        else:
+        if not link.up or link.backlog:
             link.backlog.append(self)  # stalled: the cut holds it, or earlier stalled bytes
+            return
+        # self() inlined (one call less per message)
+        d, paused = self.d, self.net.paused
+        if paused and d.name in paused:
+            paused[d.name].deliveries.append(self)
+            return
+        if self.conn.open and d.incarnation == self.d_inc and d.alive:
+            self.handler(*self.args)
 
     def __call__(self) -> None:
         # bytes already on the wire arrive even if the sender died meanwhile; a receiver that

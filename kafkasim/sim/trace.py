@@ -47,6 +47,10 @@ class TraceEvent(NamedTuple):
         )
 
 
+#: TraceEvent(...) without the NamedTuple's Python-level ``__new__`` (the hot path: one per event)
+_new_event = tuple.__new__
+
+
 # The vocabulary: kind -> what it records. Every emitted kind must be listed here; the
 # reference page docs/reference/trace.md is generated from this table.
 KINDS: dict[str, str] = {
@@ -158,7 +162,8 @@ class Trace:
     def append(self, t: int, kind: str, node: str, data: dict[str, Any]) -> None:
         if self.strict and kind not in KINDS:
             raise ValueError(f"trace kind {kind!r} is not in the vocabulary")
-        self.events.append(TraceEvent(t, len(self.events), kind, node, data))
+        events = self.events
+        events.append(_new_event(TraceEvent, (t, len(events), kind, node, data)))
 
     def __iter__(self) -> Iterator[TraceEvent]:
         return iter(self.events)

@@ -12,7 +12,7 @@ import hashlib
 import random
 from collections.abc import Callable, Generator, Iterator
 from contextlib import contextmanager
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any
 
 import simpy
@@ -80,7 +80,7 @@ class World:
     @property
     def now(self) -> int:
         """Simulated time in ms."""
-        return self.env.now  # type: ignore[return-value]
+        return self.env._now  # type: ignore[return-value]  # simpy's own ``now`` property, one call less
 
     def rng(self, name: str) -> random.Random:
         """The random stream called ``name`` (created on first use from the seed)."""
@@ -93,7 +93,9 @@ class World:
         """Call ``fn(*args)`` after ``delay`` ms of simulated time."""
         if delay < 0:
             raise ValueError(f"negative delay {delay}")
-        self.env.timeout(delay).callbacks.append(lambda _ev: fn(*args))
+        env = self.env
+        # queued as env.timeout(delay) would be (same time, priority and id), with no Timeout object
+        heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), _Call(fn, args)))
 
     def timers(self) -> Timers:
         """A queue for timers that are mostly cancelled before they are due (see :class:`Timers`)."""
@@ -113,7 +115,7 @@ class World:
 
     def emit(self, kind: str, node: str, **fields: Any) -> None:
         """Append one event to the trace at the current time."""
-        self.trace.append(self.env.now, kind, node, fields)
+        self.trace.append(self.env._now, kind, node, fields)
 
     def run(self, until: int | simpy.Event) -> None:
         """Run the simulation until ``until`` ms (or until an event fires), with the cyclic
@@ -122,10 +124,33 @@ class World:
             self.env.run(until=until)
 
 
-class Timer:
-    """One timer of a :class:`Timers` queue; ``cancel()`` it when its request is done."""
+class _Call:
+    """A simpy event that calls ``fn(*args)`` when it is processed (see :meth:`World.at`).
 
-    __slots__ = ("at", "eid", "fn", "args", "live", "queued", "owner")
+    simpy's ``step`` reads only an event's ``callbacks`` and ``_ok`` and calls each callback with
+    the event itself, so ``callbacks`` holds the plain function :meth:`_run`.
+    """
+
+    __slots__ = ("fn", "args", "callbacks")
+    _ok = True  # a triggered, successful event
+
+    def __init__(self, fn: Callable[..., Any], args: tuple) -> None:
+        self.fn, self.args = fn, args
+        self.callbacks = [_Call._run]
+
+    def _run(self) -> None:
+        self.fn(*self.args)
+
+
+class Timer:
+    """One timer of a :class:`Timers` queue; ``cancel()`` it when its request is done.
+
+    While it is the earliest one of its queue, the timer is itself in simpy's queue, as an
+    event whose callback is the plain function :meth:`_due` (simpy calls it with the timer).
+    """
+
+    __slots__ = ("at", "eid", "fn", "args", "live", "queued", "owner", "callbacks")
+    _ok = True  # as a simpy event: triggered, successful
 
     def __init__(self, owner: Timers, at: int, eid: int, fn: Callable[..., Any], args: tuple) -> None:
         self.owner, self.at, self.eid, self.fn, self.args = owner, at, eid, fn, args
@@ -135,7 +160,7 @@ class Timer:
         self.live = False
         self.fn = self.args = None  # type: ignore[assignment]  # what it would have called may point back at it
 
-    def _fire(self, _ev: Any) -> None:
+    def _due(self) -> None:
         self.queued = False
         self.owner._fire(self)
 
@@ -151,21 +176,38 @@ class Timers:
     it is set), so everything fires in exactly the order it would with one Timeout per timer.
     """
 
-    __slots__ = ("env", "_heap")
+    __slots__ = ("env", "_heap", "_compact_at")
 
     def __init__(self, env: simpy.Environment) -> None:
         self.env = env
         self._heap: list[tuple[int, int, Timer]] = []
+        self._compact_at = 64  # heap length at which cancelled timers are swept out (see _compact)
 
     def add(self, delay: int, fn: Callable[..., Any], *args: Any) -> Timer:
         """Call ``fn(*args)`` after ``delay`` ms unless the returned timer is cancelled first."""
         if delay < 0:
             raise ValueError(f"negative delay {delay}")
         env = self.env
-        t = Timer(self, env.now + delay, next(env._eid), fn, args)  # the id a Timeout would take
-        heappush(self._heap, (t.at, t.eid, t))
-        self._queue_head()
+        t = Timer(self, env._now + delay, next(env._eid), fn, args)  # the id a Timeout would take
+        heap = self._heap
+        heappush(heap, (t.at, t.eid, t))
+        if len(heap) >= self._compact_at:
+            self._compact()
+        if not heap[0][2].queued:  # else _queue_head has nothing to do
+            self._queue_head()
         return t
+
+    def _compact(self) -> None:
+        """Sweep the cancelled timers out of the heap, but for any still in simpy's queue.
+
+        A cancelled timer otherwise stays in the heap until it reaches the head: with 30 s
+        request deadlines that is thousands of entries, which every push and pop pays for.
+        Nothing that fires changes: only live and queued timers are ever acted on. The next
+        sweep waits until the heap has doubled, so a heap of live timers costs little."""
+        heap = self._heap
+        heap[:] = [e for e in heap if e[2].live or e[2].queued]
+        heapify(heap)
+        self._compact_at = max(64, 2 * len(heap))
 
     def _queue_head(self) -> None:
         """Keep one simpy event at or before the earliest live timer: the head's own, or that of
@@ -176,10 +218,8 @@ class Timers:
         if heap and not heap[0][2].queued:
             t = heap[0][2]
             t.queued = True
-            ev = simpy.Event(self.env)
-            ev._ok, ev._value = True, None
-            ev.callbacks.append(t._fire)
-            heappush(self.env._queue, (t.at, NORMAL, t.eid, ev))
+            t.callbacks = [Timer._due]
+            heappush(self.env._queue, (t.at, NORMAL, t.eid, t))
 
     def _fire(self, t: Timer) -> None:
         heap = self._heap

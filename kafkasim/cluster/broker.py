@@ -118,7 +118,11 @@ class Broker:
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
+        """The broker of a cluster being formed: registered already, it heartbeats at once."""
         self._heartbeat(self.incarnation)
+        self._start_housekeeping()
+
+    def _start_housekeeping(self) -> None:
         self._schedule_isr_check(self.incarnation)
         self.world.at(self.conf["log.retention.check.interval.ms"], self._retention, self.incarnation)
 
@@ -146,11 +150,9 @@ class Broker:
                 self.world.emit("log.truncate", self.name, topic=tp.topic, partition=tp.partition, broker=self.id,
                                 offset=end, dropped=log.leo - end,
                                 reason="disk_loss" if lose == "disk" else "power_loss")
+                log.truncate_to(end)  # log recovery keeps what is on disk: HW and epoch cache follow
         if lose == "disk":
             self.logs.clear()
-        else:
-            for log in self.logs.values() if lose else ():
-                log.lose_unflushed(now)
 
     def restart(self) -> None:
         """The process starts again: it must register with the controller before it heartbeats."""
@@ -158,8 +160,7 @@ class Broker:
         self.world.emit("broker.restart", self.name, broker=self.id)
         self.starting = True
         self._register_broker(self.incarnation, 0)
-        self._schedule_isr_check(self.incarnation)
-        self.world.at(self.conf["log.retention.check.interval.ms"], self._retention, self.incarnation)
+        self._start_housekeeping()
 
     def _register_broker(self, inc: int, failures: int) -> None:
         """BrokerRegistration, retried with Kafka's BrokerLifecycleManager backoff (100 ms doubling

@@ -8,9 +8,10 @@ one) and replaced as leader. A broker process that starts again registers anew
 still valid the controller refuses it with DUPLICATE_BROKER_REGISTRATION, so a restart within
 ``broker.session.timeout.ms`` is fenced and loses its leaderships all the same; once
 registered it stays fenced until its heartbeat shows it has caught up with the metadata log
-(``ClusterControlManager.registerBroker``, ``BrokerHeartbeatManager``). Clean election keeps a live ISR leader, else takes the first
-live ISR replica in assignment order; unclean election (``unclean.leader.election.enable``)
-takes the first live replica and resets the ISR to it. Every leader change bumps the leader
+(``ClusterControlManager.registerBroker``, ``BrokerHeartbeatManager``). Clean election
+keeps a live ISR leader, else takes the first live ISR replica in assignment order; unclean
+election (``unclean.leader.election.enable``) takes the first live replica and resets the ISR
+to it. Every leader change bumps the leader
 epoch; every change bumps the partition epoch.
 Simplified: the controller quorum is one node that never fails; metadata records are pushed
 to brokers (and re-sent with every heartbeat response) instead of fetched from a Raft log.

@@ -292,11 +292,6 @@ class PartitionLog:
         end = self.batches[i - 1].next_offset if i else self.log_start
         return max(end, min(self.flushed, self.leo))
 
-    def lose_unflushed(self, now: int) -> int:
-        """Power loss: keep what is durable at ``now`` (log recovery truncates the rest, and
-        the high watermark and epoch cache with it); returns records lost."""
-        return self.truncate_to(self.durable_end(now))
-
     def segment_spans(self) -> list[tuple[int, int, int, int]]:
         """(base offset, upper offset, bytes, largest timestamp) of each segment, oldest first;
         the upper offset of the active segment is the LEO."""

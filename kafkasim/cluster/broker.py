@@ -454,8 +454,6 @@ class Broker:
 
     # -- high watermark -------------------------------------------------------------------------
     def _maybe_advance_hw(self, p: Partition) -> None:
-        if p.log.leo <= p.log.hw:
-            return  # already at the LEO (Partition.new_hw would say None)
         hw = p.new_hw(self.world.now, self.conf["replica.lag.time.max.ms"], self.fenced)
         if hw is None:
             return

@@ -101,7 +101,7 @@ class Distribution:
     @property
     def largest(self) -> float:
         """The largest value it can take (an exponential one: its mean; its tail goes beyond)."""
-        return {"uniform": self.high, "choice": max(self.values, default=0)}.get(self.distribution, self.mean)
+        return self.high if self.distribution in ("uniform", "choice") else self.mean
 
 
 @dataclass(frozen=True)

@@ -315,6 +315,21 @@ def _key(keys: list[str] | None, random_keys: bool, rng: Any, i: int) -> str | N
     return keys[rng.randrange(len(keys))] if random_keys else keys[i % len(keys)]
 
 
+class _MidProcessing:
+    """A poll's records counted as they are processed: the application reaches its
+    mid-processing crash point once half of them are done, but not all."""
+
+    __slots__ = ("app", "total", "done")
+
+    def __init__(self, app: ConsumerApp, total: int) -> None:
+        self.app, self.total, self.done = app, total, 0
+
+    def __call__(self, count: int) -> bool:
+        """``count`` more records processed: whether the application dies here."""
+        self.done += count
+        return 2 * self.done >= self.total and self.done < self.total and self.app._at("mid-processing")
+
+
 class ConsumerApp:
     """A consumer application: poll, process each record for ``processing_ms``, commit per
     its strategy. It can crash (no commit, no LeaveGroup) at once or at a step of its loop
@@ -416,6 +431,20 @@ class ConsumerApp:
             out.append((at, end - at, self.processing(end - at)))
         return out
 
+    def _process(self, run_id: int, c: Consumer, chunk: Any,
+                 dies: Callable[[int], bool] | None = None) -> Generator[Any, Any, bool]:
+        """Process ``chunk`` span by span (:meth:`spans`); False if the application died meanwhile:
+        it crashed, or ``dies(count)`` after a span said it reached its crash point."""
+        for offset, count, ms in self.spans(chunk):
+            if ms:
+                yield self.world.timeout(ms)
+            if run_id != self.run_id:
+                return False
+            self._processed(c, chunk, offset, count)
+            if dies is not None and dies(count):
+                return False
+        return True
+
     def _processed(self, c: Consumer, chunk: Any, offset: int, count: int) -> None:
         b = chunk.batch
         self.world.emit("app.processed", self.spec.name, consumer=self.spec.name, group=self.spec.group,
@@ -454,7 +483,7 @@ class ConsumerApp:
                 if not (yield from self._commit_polled(c, None)):
                     return
                 continue
-            total, done = sum(ch.count for ch in chunks), 0
+            mid_processing = _MidProcessing(self, sum(ch.count for ch in chunks))
             for chunk in chunks:
                 if spec.commit == "after-record":
                     for i in range(chunk.count):
@@ -463,23 +492,14 @@ class ConsumerApp:
                         if run_id != self.run_id:
                             return
                         self._processed(c, chunk, chunk.offset + i, 1)
-                        done += 1
-                        if self._at("before-commit") or (2 * done >= total and done < total
-                                                         and self._at("mid-processing")):
+                        if mid_processing(1) or self._at("before-commit"):
                             return
                         yield c.commit(offsets=[(chunk.tp, chunk.offset + i + 1)], asynchronous=False)
                         if self._at("after-commit"):
                             return
                     continue
-                for offset, count, ms in self.spans(chunk):
-                    if ms:
-                        yield world.timeout(ms)
-                    if run_id != self.run_id:
-                        return
-                    self._processed(c, chunk, offset, count)
-                    done += count
-                    if 2 * done >= total and done < total and self._at("mid-processing"):
-                        return
+                if not (yield from self._process(run_id, c, chunk, mid_processing)):
+                    return
             if not (yield from self._commit_polled(c, next_offsets(chunks))):
                 return
 
@@ -519,13 +539,8 @@ class ConsumerApp:
                     wake.append(ev)
                     yield ev
                     continue
-                chunk = queue.popleft()
-                for offset, count, ms in self.spans(chunk):
-                    if ms:
-                        yield world.timeout(ms)
-                    if run_id != self.run_id:
-                        return
-                    self._processed(c, chunk, offset, count)
+                if not (yield from self._process(run_id, c, queue.popleft())):
+                    return
 
         world.process(worker())
         while run_id == self.run_id and not c.closed:

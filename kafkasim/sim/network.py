@@ -329,10 +329,7 @@ class Network:
                   d_inc: int) -> bool:
         env = self.world.env
         now = env._now
-        lat = link.latency
-        # Latency.sample inlined: the same draws (none for a constant latency)
-        delay = lat.min if lat.dist == "constant" or lat.max <= lat.min else self._rng.randint(lat.min, lat.max)
-        arrival = now + delay + link.extra_ms
+        arrival = now + self._delay(link)
         if arrival < link.last_arrival:
             arrival = link.last_arrival
         if arrival < conn.ready_at:
@@ -367,13 +364,7 @@ class _Delivery:
         if not link.up or link.backlog:
             link.backlog.append(self)  # stalled: the cut holds it, or earlier stalled bytes
             return
-        # self() inlined (one call less per message)
-        d, paused = self.d, self.net.paused
-        if paused and d.name in paused:
-            paused[d.name].deliveries.append(self)
-            return
-        if self.conn.open and d.incarnation == self.d_inc and d.alive:
-            self.handler(*self.args)
+        self()
 
     def __call__(self) -> None:
         # bytes already on the wire arrive even if the sender died meanwhile; a receiver that

@@ -67,13 +67,11 @@ class NodeWorld:
             fn(*args)
 
     def at(self, delay: int, fn: Callable[..., Any], *args: Any) -> None:
-        if delay < 0:
-            raise ValueError(f"negative delay {delay}")
-        self._world.env.timeout(delay).callbacks.append(lambda _ev: self._gate(fn, args))
+        self._world.at(delay, self._gate, fn, args)
 
     def timeout(self, delay: int, value: Any = None) -> simpy.Event:
         ev = self._world.env.event()
-        self._world.env.timeout(delay).callbacks.append(lambda _ev: self._gate(ev.succeed, (value,)))
+        self._world.at(delay, self._gate, ev.succeed, (value,))
         return ev
 
     def timers(self) -> Timers:
